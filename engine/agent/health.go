@@ -1,0 +1,51 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+)
+
+func (a *Agent) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (a *Agent) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := a.store.Ping(ctx); err != nil {
+		a.log.Warn("not ready", "error", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "store unreachable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// seedHealth is the seed agent's /health shape, kept so existing monitors
+// keep working after the switch.
+type seedHealth struct {
+	Status           string `json:"status"`
+	LedgerSize       int64  `json:"ledgerSize"`
+	ProofChainLength int64  `json:"proofChainLength"`
+	LastProof        any    `json:"lastProof"`
+	InboxEvents      int64  `json:"inboxEvents"`
+	InboxPending     int64  `json:"inboxPending"`
+}
+
+func (a *Agent) health(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	st, err := a.store.InboxStats(ctx)
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, seedHealth{Status: "unavailable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, seedHealth{Status: "ok", InboxEvents: st.Events, InboxPending: st.Pending})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}

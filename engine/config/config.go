@@ -1,0 +1,308 @@
+// Package config loads Arbiter's configuration: built-in defaults, then one
+// YAML file, then the seed agent's environment (PORT,
+// PACSPACE_WEBHOOK_SECRET), then ARBITER_* variables, then flags. Unknown
+// keys are errors at every layer so that a typo never silently falls back to
+// a default.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/confmap"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/providers/posflag"
+	"github.com/knadh/koanf/v2"
+	"github.com/spf13/pflag"
+)
+
+// EnvConfigFile names the YAML file when --config is not given.
+const EnvConfigFile = "ARBITER_CONFIG"
+
+// DefaultEndpoint is the endpoint name PacSpace's examples post to.
+const DefaultEndpoint = "pacspace"
+
+// Config is the whole agent configuration.
+type Config struct {
+	Listen   string        `koanf:"listen"`
+	DataDir  string        `koanf:"data_dir"`
+	Shutdown time.Duration `koanf:"shutdown_timeout"`
+	Log      Log           `koanf:"log"`
+	Store    Store         `koanf:"store"`
+	Receiver Receiver      `koanf:"receiver"`
+	// Endpoints declared here are authoritative for their names; endpoints
+	// created at run time live in the store.
+	Endpoints map[string]Endpoint `koanf:"endpoints"`
+}
+
+// Log selects the log level and format.
+type Log struct {
+	Level  string `koanf:"level"`  // trace, debug, info, warn, error
+	Format string `koanf:"format"` // text or json
+}
+
+// Store selects the storage backend.
+type Store struct {
+	Driver string `koanf:"driver"` // sqlite
+	// DSN overrides the SQLite file (default <data_dir>/arbiter.db).
+	DSN string `koanf:"dsn"`
+	// MaxBatch bounds how many inbox appends share one commit.
+	MaxBatch int `koanf:"max_batch"`
+	// Sync is "full" (fsync per group commit: survives power loss) or
+	// "normal" (survives process crashes only; faster).
+	Sync string `koanf:"sync"`
+}
+
+// Receiver tunes the webhook edge.
+type Receiver struct {
+	MaxBodyBytes int64         `koanf:"max_body_bytes"`
+	Tolerance    time.Duration `koanf:"tolerance"` // v1 timestamp window
+}
+
+// Endpoint declares one webhook endpoint.
+// The zero value is an enabled endpoint that accepts both schemes.
+type Endpoint struct {
+	Secrets []string `koanf:"secrets"`
+	// RefuseLegacy rejects the timestamp-less sha256= scheme, which a
+	// captured request can replay forever.
+	RefuseLegacy bool `koanf:"refuse_legacy"`
+	Disabled     bool `koanf:"disabled"`
+}
+
+// Default returns the built-in configuration.
+func Default() Config {
+	return Config{
+		Listen:   ":3000",
+		DataDir:  "./data",
+		Shutdown: 30 * time.Second,
+		Log:      Log{Level: "info", Format: "text"},
+		Store:    Store{Driver: "sqlite", MaxBatch: 256, Sync: "full"},
+		Receiver: Receiver{MaxBodyBytes: 1 << 20, Tolerance: 5 * time.Minute},
+		Endpoints: map[string]Endpoint{
+			DefaultEndpoint: {},
+		},
+	}
+}
+
+// Sources says where to read from. Zero values read nothing.
+type Sources struct {
+	File    string         // YAML file; empty for none
+	Environ []string       // KEY=VALUE pairs, normally os.Environ()
+	Flags   *pflag.FlagSet // flags whose names are config keys (data-dir → data_dir)
+}
+
+// Load builds the configuration from defaults and src, and validates it.
+func Load(src Sources) (Config, error) {
+	k := koanf.New(".")
+	def := Default()
+	if err := k.Load(confmap.Provider(toMap(def), "."), nil); err != nil {
+		return Config{}, fmt.Errorf("config: defaults: %w", err)
+	}
+	known := leafKeys(k)
+	if src.File != "" {
+		if _, err := os.Stat(src.File); err != nil {
+			return Config{}, fmt.Errorf("config: %w", err)
+		}
+		if err := k.Load(file.Provider(src.File), yaml.Parser()); err != nil {
+			return Config{}, fmt.Errorf("config: %s: %w", src.File, err)
+		}
+	}
+	env, err := envLayer(src.Environ, known)
+	if err != nil {
+		return Config{}, err
+	}
+	if err := k.Load(confmap.Provider(env, "."), nil); err != nil {
+		return Config{}, fmt.Errorf("config: environment: %w", err)
+	}
+	if src.Flags != nil {
+		p := posflag.ProviderWithFlag(src.Flags, ".", k, func(f *pflag.Flag) (string, any) {
+			key := strings.ReplaceAll(f.Name, "-", "_")
+			if _, ok := known[key]; !ok {
+				return "", nil // a flag that is not a config key
+			}
+			return key, posflag.FlagVal(src.Flags, f)
+		})
+		if err := k.Load(p, nil); err != nil {
+			return Config{}, fmt.Errorf("config: flags: %w", err)
+		}
+	}
+	var c Config
+	err = k.UnmarshalWithConf("", &c, koanf.UnmarshalConf{DecoderConfig: &mapstructure.DecoderConfig{
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(
+			mapstructure.StringToTimeDurationHookFunc(),
+			mapstructure.StringToSliceHookFunc(","),
+		),
+		ErrorUnused:      true,
+		WeaklyTypedInput: true,
+		Result:           &c,
+		TagName:          "koanf",
+	}})
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Validate checks values that decoding alone cannot.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Listen == "" {
+		errs = append(errs, errors.New("listen: must not be empty"))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data_dir: must not be empty"))
+	}
+	if !slices.Contains([]string{"trace", "debug", "info", "warn", "error"}, c.Log.Level) {
+		errs = append(errs, fmt.Errorf("log.level: %q is not one of trace, debug, info, warn, error", c.Log.Level))
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		errs = append(errs, fmt.Errorf("log.format: %q is not text or json", c.Log.Format))
+	}
+	if c.Store.Driver != "sqlite" {
+		errs = append(errs, fmt.Errorf("store.driver: %q is not supported (sqlite)", c.Store.Driver))
+	}
+	if c.Store.Sync != "full" && c.Store.Sync != "normal" {
+		errs = append(errs, fmt.Errorf("store.sync: %q is not full or normal", c.Store.Sync))
+	}
+	if c.Store.MaxBatch < 1 {
+		errs = append(errs, errors.New("store.max_batch: must be at least 1"))
+	}
+	if c.Receiver.MaxBodyBytes < 1 {
+		errs = append(errs, errors.New("receiver.max_body_bytes: must be positive"))
+	}
+	if c.Receiver.Tolerance <= 0 {
+		errs = append(errs, errors.New("receiver.tolerance: must be positive"))
+	}
+	if c.Shutdown <= 0 {
+		errs = append(errs, errors.New("shutdown_timeout: must be positive"))
+	}
+	for name, ep := range c.Endpoints {
+		if !ValidEndpointName(name) {
+			errs = append(errs, fmt.Errorf("endpoints.%s: name must be 1-64 of [a-z0-9_-]", name))
+		}
+		for i, s := range ep.Secrets {
+			if len(s) < 16 {
+				errs = append(errs, fmt.Errorf("endpoints.%s.secrets[%d]: shorter than 16 characters", name, i))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// ValidEndpointName reports whether name can be used in /webhooks/{name}.
+func ValidEndpointName(name string) bool {
+	if name == "" || len(name) > 64 {
+		return false
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// envLayer maps the environment onto config keys. ARBITER_DATA_DIR is
+// data_dir and ARBITER_LOG_LEVEL is log.level: each variable is matched
+// against the known keys, so underscores inside names stay unambiguous. An
+// ARBITER_ variable that matches no key is an error.
+func envLayer(environ []string, known map[string]struct{}) (map[string]any, error) {
+	byEnv := make(map[string]string, len(known))
+	for key := range known {
+		byEnv["ARBITER_"+strings.ToUpper(strings.NewReplacer(".", "_").Replace(key))] = key
+	}
+	out := map[string]any{}
+	var unknown []string
+	for _, kv := range environ {
+		name, val, ok := strings.Cut(kv, "=")
+		if !ok {
+			continue
+		}
+		switch {
+		case name == "PORT" && val != "":
+			out["listen"] = ":" + val
+		case name == "PACSPACE_WEBHOOK_SECRET" && val != "":
+			out["endpoints."+DefaultEndpoint+".secrets"] = val
+		case name == EnvConfigFile:
+			// names the file, not a setting
+		case strings.HasPrefix(name, "ARBITER_"):
+			key, ok := byEnv[name]
+			if !ok {
+				unknown = append(unknown, name)
+				continue
+			}
+			out[key] = val
+		}
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		return nil, fmt.Errorf("config: unknown environment variables %s", strings.Join(unknown, ", "))
+	}
+	return out, nil
+}
+
+// leafKeys lists the keys of scalar settings (maps of endpoints excluded:
+// they are set in the file).
+func leafKeys(k *koanf.Koanf) map[string]struct{} {
+	out := map[string]struct{}{}
+	for _, key := range k.Keys() {
+		if strings.HasPrefix(key, "endpoints.") {
+			continue
+		}
+		out[key] = struct{}{}
+	}
+	return out
+}
+
+// toMap flattens c into koanf keys using the koanf tags.
+func toMap(c Config) map[string]any {
+	out := map[string]any{}
+	flatten("", reflect.ValueOf(c), out)
+	return out
+}
+
+func flatten(prefix string, v reflect.Value, out map[string]any) {
+	switch v.Kind() {
+	case reflect.Struct:
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			tag := t.Field(i).Tag.Get("koanf")
+			if tag == "" {
+				continue
+			}
+			flatten(join(prefix, tag), v.Field(i), out)
+		}
+	case reflect.Map:
+		for _, mk := range v.MapKeys() {
+			flatten(join(prefix, mk.String()), v.MapIndex(mk), out)
+		}
+	case reflect.Int64:
+		if d, ok := v.Interface().(time.Duration); ok {
+			out[prefix] = d.String()
+			return
+		}
+		out[prefix] = v.Int()
+	default:
+		out[prefix] = v.Interface()
+	}
+}
+
+func join(prefix, key string) string {
+	if prefix == "" {
+		return key
+	}
+	return prefix + "." + key
+}

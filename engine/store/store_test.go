@@ -1,0 +1,173 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/arbiter-dev/arbiter/engine"
+	"github.com/arbiter-dev/arbiter/engine/internal/require"
+	"github.com/arbiter-dev/arbiter/engine/store"
+)
+
+func openStore(t testing.TB, dir string) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), store.Config{Path: filepath.Join(dir, "arbiter.db")})
+	require.NoError(t, err)
+	return st
+}
+
+func event(id, body string) *engine.Event {
+	return &engine.Event{
+		Endpoint: "pacspace", EventID: id, Digest: "d-" + body, Scheme: engine.SchemeV1,
+		Headers: map[string]string{"X-Event-ID": id}, Body: []byte(body), ReceivedAt: time.Now(),
+	}
+}
+
+func TestAppendDedupes(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+
+	tests := []struct {
+		name string
+		ev   *engine.Event
+		dup  bool
+	}{
+		{"new", event("evt_1", `{"a":1}`), false},
+		{"same id", event("evt_1", `{"a":2}`), true},
+		{"same body new id", event("evt_2", `{"a":1}`), true},
+		{"other endpoint same id", func() *engine.Event { e := event("evt_1", `{"a":1}`); e.Endpoint = "other"; return e }(), false},
+		{"new again", event("evt_3", `{"a":3}`), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := st.Append(ctx, tc.ev)
+			require.NoError(t, err)
+			require.Equal(t, tc.dup, res.Duplicate)
+			require.True(t, tc.dup == (res.Seq == 0), "seq", res.Seq)
+		})
+	}
+	stats, err := st.InboxStats(ctx)
+	require.NoError(t, err)
+	require.Equal(t, engine.InboxStats{Events: 3, Pending: 3}, stats)
+}
+
+func TestAppendKeepsEverything(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	in := event("evt_keep", `{"event":"test"}`)
+	res, err := st.Append(ctx, in)
+	require.NoError(t, err)
+	got, err := st.Event(ctx, res.Seq)
+	require.NoError(t, err)
+	require.Equal(t, in.Body, got.Body)
+	require.Equal(t, in.Headers, got.Headers)
+	require.Equal(t, in.Scheme, got.Scheme)
+	require.Equal(t, engine.StatusReceived, got.Status)
+	require.Equal(t, in.ReceivedAt.UnixMicro(), got.ReceivedAt.UnixMicro())
+	_, err = st.Event(ctx, res.Seq+100)
+	require.ErrorIs(t, err, engine.ErrNotFound)
+}
+
+// TestAppendHammer appends concurrently, with every event sent twice, and
+// checks each is stored once and dedupe survives a reopen.
+func TestAppendHammer(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st := openStore(t, dir)
+	const workers, perWorker = 32, 50
+	var wg sync.WaitGroup
+	dups := make([]int, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perWorker {
+				id := fmt.Sprintf("evt_%d_%d", w, i)
+				for range 2 {
+					res, err := st.Append(ctx, event(id, id))
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if res.Duplicate {
+						dups[w]++
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for w, d := range dups {
+		require.Equal(t, perWorker, d, "worker", w)
+	}
+	require.NoError(t, st.Close())
+
+	st = openStore(t, dir)
+	defer st.Close()
+	stats, err := st.InboxStats(ctx)
+	require.NoError(t, err)
+	require.Equal(t, int64(workers*perWorker), stats.Pending)
+	res, err := st.Append(ctx, event("evt_0_0", "fresh body"))
+	require.NoError(t, err)
+	require.True(t, res.Duplicate, "event id dedupe must survive a restart")
+}
+
+func TestAppendAfterClose(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	require.NoError(t, st.Close())
+	_, err := st.Append(context.Background(), event("x", "x"))
+	require.ErrorIs(t, err, store.ErrClosed)
+}
+
+func TestEndpoints(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	_, err := st.Endpoint(ctx, "pacspace")
+	require.ErrorIs(t, err, engine.ErrNotFound)
+	exp := time.Now().Add(time.Hour).Truncate(time.Microsecond).UTC()
+	ep := engine.Endpoint{Name: "pacspace", Enabled: true, AllowLegacy: false,
+		Secrets: []engine.Secret{{Value: "whsec_one_1234567890"}, {Value: "whsec_two_1234567890", ExpiresAt: exp}}}
+	require.NoError(t, st.PutEndpoint(ctx, ep))
+	got, err := st.Endpoint(ctx, "pacspace")
+	require.NoError(t, err)
+	require.Equal(t, ep.Secrets, got.Secrets)
+	require.Equal(t, true, got.Enabled)
+	require.Equal(t, false, got.AllowLegacy)
+
+	ep.Enabled = false
+	require.NoError(t, st.PutEndpoint(ctx, ep))
+	list, err := st.Endpoints(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, len(list))
+	require.Equal(t, false, list[0].Enabled)
+	require.Equal(t, got.CreatedAt, list[0].CreatedAt)
+}
+
+func BenchmarkAppend(b *testing.B) {
+	st := openStore(b, b.TempDir())
+	defer st.Close()
+	body := make([]byte, 600)
+	b.SetParallelism(16)
+	var n int64
+	var mu sync.Mutex
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			mu.Lock()
+			n++
+			id := fmt.Sprintf("evt_%d", n)
+			mu.Unlock()
+			ev := &engine.Event{Endpoint: "pacspace", EventID: id, Digest: id, Scheme: engine.SchemeV1, Body: body, ReceivedAt: time.Now()}
+			if _, err := st.Append(context.Background(), ev); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
