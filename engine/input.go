@@ -139,10 +139,11 @@ type PeriodState struct {
 
 // Batch sequence verdicts.
 const (
-	BatchFirst  = "first"
-	BatchNext   = "next"
-	BatchGap    = "gap"
-	BatchReplay = "replay"
+	BatchFirst       = "first"       // first batch seen on the stream
+	BatchNext        = "next"        // the batch after the last one
+	BatchGap         = "gap"         // batches missing before it after the grace window
+	BatchReplay      = "replay"      // applied before, or not after the last one
+	BatchUnsequenced = "unsequenced" // its id carries no sequence number
 )
 
 // BatchState is the batch stream's sequence as it stands for this event.

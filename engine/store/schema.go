@@ -31,6 +31,104 @@ var migrations = []string{
 		created_at    INTEGER NOT NULL,
 		updated_at    INTEGER NOT NULL
 	);`,
+	// Settlement state, decisions and the delivery outbox.
+	`ALTER TABLE events ADD COLUMN event_type TEXT NOT NULL DEFAULT '';
+	ALTER TABLE events ADD COLUMN stream TEXT NOT NULL DEFAULT '';
+	ALTER TABLE events ADD COLUMN processed_at INTEGER NOT NULL DEFAULT 0;
+	CREATE TABLE ledger (
+		reference_id TEXT    PRIMARY KEY,
+		customer_id  TEXT    NOT NULL,
+		amount       REAL    NOT NULL,
+		period_id    TEXT    NOT NULL,
+		time         INTEGER NOT NULL,
+		created_at   INTEGER NOT NULL
+	);
+	CREATE INDEX ledger_customer_period ON ledger (customer_id, period_id);
+	CREATE TABLE chains (
+		customer_id TEXT    PRIMARY KEY,
+		head        TEXT    NOT NULL,
+		length      INTEGER NOT NULL,
+		updated_at  INTEGER NOT NULL
+	);
+	CREATE TABLE proofs (
+		customer_id   TEXT    NOT NULL,
+		proof_hash    TEXT    NOT NULL,
+		previous_hash TEXT    NOT NULL,
+		event_seq     INTEGER NOT NULL,
+		verdict       TEXT    NOT NULL,
+		PRIMARY KEY (customer_id, proof_hash)
+	);
+	CREATE INDEX proofs_previous ON proofs (customer_id, previous_hash);
+	CREATE TABLE period_totals (
+		customer_id TEXT    NOT NULL,
+		period_id   TEXT    NOT NULL,
+		total       REAL    NOT NULL,
+		deltas      INTEGER NOT NULL,
+		updated_at  INTEGER NOT NULL,
+		PRIMARY KEY (customer_id, period_id)
+	);
+	CREATE TABLE batch_streams (
+		stream        TEXT    PRIMARY KEY,
+		last_seq      INTEGER NOT NULL,
+		last_batch_id TEXT    NOT NULL,
+		updated_at    INTEGER NOT NULL
+	);
+	CREATE TABLE batches (
+		stream    TEXT    NOT NULL,
+		seq       INTEGER NOT NULL,
+		batch_id  TEXT    NOT NULL,
+		event_seq INTEGER NOT NULL,
+		PRIMARY KEY (stream, seq)
+	);
+	CREATE TABLE items (
+		item_key   TEXT    PRIMARY KEY,
+		bits       REAL    NOT NULL,
+		writes     INTEGER NOT NULL,
+		updated_at INTEGER NOT NULL
+	);
+	CREATE TABLE usage_snapshots (
+		scope      TEXT    PRIMARY KEY,
+		snapshot   TEXT    NOT NULL,
+		updated_at INTEGER NOT NULL
+	);
+	CREATE TABLE throttle (
+		scope      TEXT    PRIMARY KEY,
+		active     INTEGER NOT NULL,
+		since      INTEGER NOT NULL,
+		reason     TEXT    NOT NULL,
+		updated_at INTEGER NOT NULL
+	);
+	CREATE TABLE decisions (
+		event_seq    INTEGER PRIMARY KEY,
+		event_id     TEXT    NOT NULL,
+		revision     TEXT    NOT NULL,
+		input_digest TEXT    NOT NULL,
+		input        TEXT    NOT NULL,
+		actions      TEXT    NOT NULL,
+		eval_micros  INTEGER NOT NULL,
+		error        TEXT    NOT NULL,
+		decided_at   INTEGER NOT NULL
+	);
+	CREATE TABLE deliveries (
+		id              TEXT    PRIMARY KEY,
+		event_seq       INTEGER NOT NULL,
+		event_id        TEXT    NOT NULL,
+		plugin          TEXT    NOT NULL,
+		action_index    INTEGER NOT NULL,
+		action_type     TEXT    NOT NULL,
+		action          TEXT    NOT NULL,
+		idempotency_key TEXT    NOT NULL,
+		status          TEXT    NOT NULL,
+		attempts        INTEGER NOT NULL,
+		last_error      TEXT    NOT NULL,
+		next_attempt_at INTEGER NOT NULL,
+		created_at      INTEGER NOT NULL,
+		delivered_at    INTEGER NOT NULL,
+		updated_at      INTEGER NOT NULL
+	);
+	CREATE UNIQUE INDEX deliveries_idempotency ON deliveries (idempotency_key);
+	CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
+	CREATE INDEX deliveries_event ON deliveries (event_seq);`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

@@ -1,0 +1,422 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/arbiter-dev/arbiter/engine"
+)
+
+// Settlement state rows. The worker computes new values; Apply writes them
+// with the decision and outbox in one transaction.
+type (
+	// ChainHead is the newest proof of a customer's chain.
+	ChainHead struct {
+		Customer string
+		Head     string
+		Length   int64
+	}
+	// Proof is one stored link of a customer's chain.
+	Proof struct {
+		Customer string
+		Hash     string
+		Previous string
+		EventSeq int64
+		Verdict  string
+	}
+	// PeriodTotal is our own running total for a customer's period.
+	PeriodTotal struct {
+		Customer string
+		Period   string
+		Total    float64
+		Deltas   int64
+	}
+	// BatchStream is the newest batch of a seed-000 stream.
+	BatchStream struct {
+		Stream      string
+		LastSeq     int64
+		LastBatchID string
+	}
+	// BatchSeen records one applied batch so replays are caught.
+	BatchSeen struct {
+		Stream   string
+		Seq      int64
+		BatchID  string
+		EventSeq int64
+	}
+	// Item is the local ledger's running total for one key.
+	Item struct {
+		Key    string
+		Bits   float64
+		Writes int64
+	}
+	// Throttle is whether submissions under a scope are held back.
+	Throttle struct {
+		Scope  string
+		Active bool
+		Since  time.Time
+		Reason string
+	}
+	// Usage is the last usage section seen under a scope, as JSON.
+	Usage struct {
+		Scope    string
+		Snapshot []byte
+	}
+	// Outcome is what processing did with an inbox event.
+	Outcome struct {
+		Seq    int64
+		Status engine.EventStatus
+		Error  string
+		Type   string
+		Stream string
+	}
+	// Decision is the record of one policy evaluation.
+	Decision struct {
+		EventSeq    int64
+		EventID     string
+		Revision    string
+		InputDigest string
+		Input       []byte
+		Actions     []byte
+		Eval        time.Duration
+		Error       string
+	}
+	// NewDelivery is one action routed to one plugin, queued for delivery.
+	NewDelivery struct {
+		ID             string
+		EventSeq       int64
+		EventID        string
+		Plugin         string
+		ActionIndex    int
+		ActionType     string
+		Action         []byte
+		IdempotencyKey string
+	}
+)
+
+// Changes is everything one processing batch writes.
+type Changes struct {
+	Outcomes     []Outcome
+	Decisions    []Decision
+	Deliveries   []NewDelivery
+	Chains       []ChainHead
+	Proofs       []Proof
+	Periods      []PeriodTotal
+	BatchStreams []BatchStream
+	Batches      []BatchSeen
+	Items        []Item
+	Usage        []Usage
+	Throttles    []Throttle
+}
+
+// Empty reports whether there is nothing to write.
+func (c *Changes) Empty() bool {
+	return len(c.Outcomes) == 0 && len(c.Throttles) == 0 && len(c.Usage) == 0
+}
+
+// Apply writes c in one transaction: state, decisions, outbox and event
+// statuses commit together or not at all, so a crash replays a batch cleanly.
+func (s *Store) Apply(ctx context.Context, c *Changes) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("apply: begin: %w", err)
+	}
+	if err := applyTx(ctx, tx, c, micros(time.Now())); err != nil {
+		tx.Rollback()
+		return fmt.Errorf("apply: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("apply: commit: %w", err)
+	}
+	return nil
+}
+
+func applyTx(ctx context.Context, tx *sql.Tx, c *Changes, now int64) error {
+	type batchExec struct {
+		sql  string
+		n    int
+		args func(i int) []any
+	}
+	execs := []batchExec{
+		{`UPDATE events SET status = ?, error = ?, event_type = ?, stream = ?, processed_at = ? WHERE seq = ?`,
+			len(c.Outcomes), func(i int) []any {
+				o := c.Outcomes[i]
+				return []any{string(o.Status), o.Error, o.Type, o.Stream, now, o.Seq}
+			}},
+		{`INSERT INTO chains (customer_id, head, length, updated_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (customer_id) DO UPDATE SET head = excluded.head, length = excluded.length, updated_at = excluded.updated_at`,
+			len(c.Chains), func(i int) []any { h := c.Chains[i]; return []any{h.Customer, h.Head, h.Length, now} }},
+		{`INSERT INTO proofs (customer_id, proof_hash, previous_hash, event_seq, verdict) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (customer_id, proof_hash) DO NOTHING`,
+			len(c.Proofs), func(i int) []any {
+				p := c.Proofs[i]
+				return []any{p.Customer, p.Hash, p.Previous, p.EventSeq, p.Verdict}
+			}},
+		{`INSERT INTO period_totals (customer_id, period_id, total, deltas, updated_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (customer_id, period_id) DO UPDATE SET total = excluded.total, deltas = excluded.deltas, updated_at = excluded.updated_at`,
+			len(c.Periods), func(i int) []any { p := c.Periods[i]; return []any{p.Customer, p.Period, p.Total, p.Deltas, now} }},
+		{`INSERT INTO batch_streams (stream, last_seq, last_batch_id, updated_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (stream) DO UPDATE SET last_seq = excluded.last_seq, last_batch_id = excluded.last_batch_id, updated_at = excluded.updated_at`,
+			len(c.BatchStreams), func(i int) []any { b := c.BatchStreams[i]; return []any{b.Stream, b.LastSeq, b.LastBatchID, now} }},
+		{`INSERT INTO batches (stream, seq, batch_id, event_seq) VALUES (?, ?, ?, ?) ON CONFLICT (stream, seq) DO NOTHING`,
+			len(c.Batches), func(i int) []any { b := c.Batches[i]; return []any{b.Stream, b.Seq, b.BatchID, b.EventSeq} }},
+		{`INSERT INTO items (item_key, bits, writes, updated_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (item_key) DO UPDATE SET bits = excluded.bits, writes = excluded.writes, updated_at = excluded.updated_at`,
+			len(c.Items), func(i int) []any { it := c.Items[i]; return []any{it.Key, it.Bits, it.Writes, now} }},
+		{`INSERT INTO usage_snapshots (scope, snapshot, updated_at) VALUES (?, ?, ?)
+			ON CONFLICT (scope) DO UPDATE SET snapshot = excluded.snapshot, updated_at = excluded.updated_at`,
+			len(c.Usage), func(i int) []any { u := c.Usage[i]; return []any{u.Scope, string(u.Snapshot), now} }},
+		{`INSERT INTO throttle (scope, active, since, reason, updated_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (scope) DO UPDATE SET active = excluded.active, since = excluded.since, reason = excluded.reason, updated_at = excluded.updated_at`,
+			len(c.Throttles), func(i int) []any {
+				t := c.Throttles[i]
+				return []any{t.Scope, t.Active, micros(t.Since), t.Reason, now}
+			}},
+		{`INSERT INTO decisions (event_seq, event_id, revision, input_digest, input, actions, eval_micros, error, decided_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (event_seq) DO UPDATE SET revision = excluded.revision, input_digest = excluded.input_digest,
+				input = excluded.input, actions = excluded.actions, eval_micros = excluded.eval_micros,
+				error = excluded.error, decided_at = excluded.decided_at`,
+			len(c.Decisions), func(i int) []any {
+				d := c.Decisions[i]
+				return []any{d.EventSeq, d.EventID, d.Revision, d.InputDigest, string(d.Input), string(d.Actions), d.Eval.Microseconds(), d.Error, now}
+			}},
+		{`INSERT INTO deliveries (id, event_seq, event_id, plugin, action_index, action_type, action, idempotency_key,
+				status, attempts, last_error, next_attempt_at, created_at, delivered_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, '', ?, ?, 0, ?)
+			ON CONFLICT (idempotency_key) DO NOTHING`,
+			len(c.Deliveries), func(i int) []any {
+				d := c.Deliveries[i]
+				return []any{d.ID, d.EventSeq, d.EventID, d.Plugin, d.ActionIndex, d.ActionType, string(d.Action), d.IdempotencyKey,
+					string(engine.DeliveryPending), now, now, now}
+			}},
+	}
+	for _, e := range execs {
+		if e.n == 0 {
+			continue
+		}
+		stmt, err := tx.PrepareContext(ctx, e.sql)
+		if err != nil {
+			return err
+		}
+		for i := range e.n {
+			if _, err := stmt.ExecContext(ctx, e.args(i)...); err != nil {
+				stmt.Close()
+				return err
+			}
+		}
+		stmt.Close()
+	}
+	return nil
+}
+
+// Pending lists events not yet processed (received or held) after seq, in
+// inbox order.
+func (s *Store) Pending(ctx context.Context, afterSeq int64, limit int) ([]engine.Event, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT seq, endpoint, event_id, digest, scheme, body, received_at, status
+		FROM events WHERE status IN (?, ?) AND seq > ? ORDER BY seq LIMIT ?`,
+		string(engine.StatusReceived), string(engine.StatusHeld), afterSeq, limit)
+	if err != nil {
+		return nil, fmt.Errorf("pending events: %w", err)
+	}
+	defer rows.Close()
+	var out []engine.Event
+	for rows.Next() {
+		var (
+			ev             engine.Event
+			scheme, status string
+			recv           int64
+		)
+		if err := rows.Scan(&ev.Seq, &ev.Endpoint, &ev.EventID, &ev.Digest, &scheme, &ev.Body, &recv, &status); err != nil {
+			return nil, fmt.Errorf("pending events: %w", err)
+		}
+		ev.Scheme, ev.Status, ev.ReceivedAt = engine.Scheme(scheme), engine.EventStatus(status), fromMicros(recv)
+		out = append(out, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("pending events: %w", err)
+	}
+	return out, nil
+}
+
+// LedgerRecord reads the internal ledger record with referenceID.
+func (s *Store) LedgerRecord(ctx context.Context, referenceID string) (*engine.LedgerRecord, error) {
+	var (
+		r  engine.LedgerRecord
+		ts int64
+	)
+	err := s.r.QueryRowContext(ctx, `SELECT reference_id, customer_id, amount, period_id, time FROM ledger WHERE reference_id = ?`,
+		referenceID).Scan(&r.ReferenceID, &r.CustomerID, &r.Amount, &r.PeriodID, &ts)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ledger record %s: %w", referenceID, err)
+	}
+	r.Time = fromMicros(ts).Format(time.RFC3339Nano)
+	return &r, nil
+}
+
+// PutLedgerRecords creates or replaces internal ledger records in one
+// transaction.
+func (s *Store) PutLedgerRecords(ctx context.Context, recs []engine.LedgerRecord) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("put ledger records: %w", err)
+	}
+	defer tx.Rollback()
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO ledger (reference_id, customer_id, amount, period_id, time, created_at)
+		VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (reference_id) DO UPDATE SET customer_id = excluded.customer_id, amount = excluded.amount,
+			period_id = excluded.period_id, time = excluded.time`)
+	if err != nil {
+		return fmt.Errorf("put ledger records: %w", err)
+	}
+	defer stmt.Close()
+	now := micros(time.Now())
+	for _, r := range recs {
+		var ts int64
+		if r.Time != "" {
+			t, err := time.Parse(time.RFC3339Nano, r.Time)
+			if err != nil {
+				return fmt.Errorf("put ledger records: %s: time: %w", r.ReferenceID, err)
+			}
+			ts = micros(t)
+		}
+		if _, err := stmt.ExecContext(ctx, r.ReferenceID, r.CustomerID, r.Amount, r.PeriodID, ts, now); err != nil {
+			return fmt.Errorf("put ledger records: %s: %w", r.ReferenceID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("put ledger records: %w", err)
+	}
+	return nil
+}
+
+// Chain reads a customer's chain head; ok is false for an unknown customer.
+func (s *Store) Chain(ctx context.Context, customer string) (ChainHead, bool, error) {
+	h := ChainHead{Customer: customer}
+	err := s.r.QueryRowContext(ctx, `SELECT head, length FROM chains WHERE customer_id = ?`, customer).Scan(&h.Head, &h.Length)
+	if errors.Is(err, sql.ErrNoRows) {
+		return h, false, nil
+	}
+	if err != nil {
+		return h, false, fmt.Errorf("chain %s: %w", customer, err)
+	}
+	return h, true, nil
+}
+
+// Proof reads one stored proof; ok is false when the hash is unknown.
+func (s *Store) Proof(ctx context.Context, customer, hash string) (Proof, bool, error) {
+	p := Proof{Customer: customer, Hash: hash}
+	err := s.r.QueryRowContext(ctx, `SELECT previous_hash, event_seq, verdict FROM proofs WHERE customer_id = ? AND proof_hash = ?`,
+		customer, hash).Scan(&p.Previous, &p.EventSeq, &p.Verdict)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, false, nil
+	}
+	if err != nil {
+		return p, false, fmt.Errorf("proof %s: %w", hash, err)
+	}
+	return p, true, nil
+}
+
+// PeriodTotal reads our total for a customer's period (zero when new).
+func (s *Store) PeriodTotal(ctx context.Context, customer, period string) (PeriodTotal, error) {
+	p := PeriodTotal{Customer: customer, Period: period}
+	err := s.r.QueryRowContext(ctx, `SELECT total, deltas FROM period_totals WHERE customer_id = ? AND period_id = ?`,
+		customer, period).Scan(&p.Total, &p.Deltas)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return p, fmt.Errorf("period total %s/%s: %w", customer, period, err)
+	}
+	return p, nil
+}
+
+// BatchStream reads a batch stream's position; ok is false when new.
+func (s *Store) BatchStream(ctx context.Context, stream string) (BatchStream, bool, error) {
+	b := BatchStream{Stream: stream}
+	err := s.r.QueryRowContext(ctx, `SELECT last_seq, last_batch_id FROM batch_streams WHERE stream = ?`, stream).Scan(&b.LastSeq, &b.LastBatchID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return b, false, nil
+	}
+	if err != nil {
+		return b, false, fmt.Errorf("batch stream %s: %w", stream, err)
+	}
+	return b, true, nil
+}
+
+// BatchApplied reports whether batch seq of stream was applied before.
+func (s *Store) BatchApplied(ctx context.Context, stream string, seq int64) (bool, error) {
+	var one int
+	err := s.r.QueryRowContext(ctx, `SELECT 1 FROM batches WHERE stream = ? AND seq = ?`, stream, seq).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("batch %s/%d: %w", stream, seq, err)
+	}
+	return true, nil
+}
+
+// Item reads the local ledger total of key (zero when new).
+func (s *Store) Item(ctx context.Context, key string) (Item, bool, error) {
+	it := Item{Key: key}
+	err := s.r.QueryRowContext(ctx, `SELECT bits, writes FROM items WHERE item_key = ?`, key).Scan(&it.Bits, &it.Writes)
+	if errors.Is(err, sql.ErrNoRows) {
+		return it, false, nil
+	}
+	if err != nil {
+		return it, false, fmt.Errorf("item %s: %w", key, err)
+	}
+	return it, true, nil
+}
+
+// Throttles reads every throttle scope.
+func (s *Store) Throttles(ctx context.Context) ([]Throttle, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT scope, active, since, reason FROM throttle ORDER BY scope`)
+	if err != nil {
+		return nil, fmt.Errorf("throttles: %w", err)
+	}
+	defer rows.Close()
+	var out []Throttle
+	for rows.Next() {
+		var (
+			t     Throttle
+			since int64
+		)
+		if err := rows.Scan(&t.Scope, &t.Active, &since, &t.Reason); err != nil {
+			return nil, fmt.Errorf("throttles: %w", err)
+		}
+		t.Since = fromMicros(since)
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// SettlementStats are the seed agent's /health figures.
+type SettlementStats struct {
+	LedgerSize       int64 // keys in the local ledger
+	ProofChainLength int64 // proofs across all chains
+	LastProof        *Proof
+}
+
+// SettlementStats reads the figures behind /health.
+func (s *Store) SettlementStats(ctx context.Context) (SettlementStats, error) {
+	var st SettlementStats
+	if err := s.r.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM items), (SELECT COALESCE(SUM(length), 0) FROM chains)`).
+		Scan(&st.LedgerSize, &st.ProofChainLength); err != nil {
+		return st, fmt.Errorf("settlement stats: %w", err)
+	}
+	var p Proof
+	err := s.r.QueryRowContext(ctx, `SELECT customer_id, proof_hash, previous_hash, event_seq, verdict FROM proofs
+		ORDER BY event_seq DESC LIMIT 1`).Scan(&p.Customer, &p.Hash, &p.Previous, &p.EventSeq, &p.Verdict)
+	switch {
+	case err == nil:
+		st.LastProof = &p
+	case !errors.Is(err, sql.ErrNoRows):
+		return st, fmt.Errorf("settlement stats: %w", err)
+	}
+	return st, nil
+}

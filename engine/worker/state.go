@@ -1,0 +1,204 @@
+package worker
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/arbiter-dev/arbiter/engine/store"
+)
+
+// maxCached bounds each cache; past it the cache is dropped and refilled
+// from the store on demand.
+const maxCached = 200_000
+
+// state is one partition's settlement state: read through from the store,
+// written back in the batch's transaction. The partition owns its streams,
+// so nothing else writes these rows while it runs.
+type state struct {
+	st *store.Store
+
+	chains  map[string]chainEntry
+	proofs  map[string]proofEntry
+	periods map[string]store.PeriodTotal
+	streams map[string]streamEntry
+	applied map[string]bool
+	items   map[string]store.Item
+
+	dirtyChains  map[string]struct{}
+	dirtyPeriods map[string]struct{}
+	dirtyStreams map[string]struct{}
+	dirtyItems   map[string]struct{}
+}
+
+type chainEntry struct {
+	store.ChainHead
+	exists bool
+}
+
+type proofEntry struct {
+	store.Proof
+	exists bool
+}
+
+type streamEntry struct {
+	store.BatchStream
+	exists bool
+}
+
+func newState(st *store.Store) *state {
+	s := &state{st: st}
+	s.reset()
+	return s
+}
+
+func (s *state) reset() {
+	s.chains = map[string]chainEntry{}
+	s.proofs = map[string]proofEntry{}
+	s.periods = map[string]store.PeriodTotal{}
+	s.streams = map[string]streamEntry{}
+	s.applied = map[string]bool{}
+	s.items = map[string]store.Item{}
+	s.clearDirty()
+}
+
+func (s *state) clearDirty() {
+	s.dirtyChains = map[string]struct{}{}
+	s.dirtyPeriods = map[string]struct{}{}
+	s.dirtyStreams = map[string]struct{}{}
+	s.dirtyItems = map[string]struct{}{}
+}
+
+// trim drops caches that grew past maxCached. Only call between batches,
+// when nothing is dirty.
+func (s *state) trim() {
+	if len(s.proofs) > maxCached || len(s.chains) > maxCached || len(s.periods) > maxCached ||
+		len(s.streams) > maxCached || len(s.applied) > maxCached || len(s.items) > maxCached {
+		s.reset()
+	}
+}
+
+func (s *state) chain(ctx context.Context, customer string) (chainEntry, error) {
+	if c, ok := s.chains[customer]; ok {
+		return c, nil
+	}
+	h, ok, err := s.st.Chain(ctx, customer)
+	if err != nil {
+		return chainEntry{}, err
+	}
+	c := chainEntry{ChainHead: h, exists: ok}
+	s.chains[customer] = c
+	return c, nil
+}
+
+func (s *state) setChain(h store.ChainHead) {
+	s.chains[h.Customer] = chainEntry{ChainHead: h, exists: true}
+	s.dirtyChains[h.Customer] = struct{}{}
+}
+
+func (s *state) proof(ctx context.Context, customer, hash string) (proofEntry, error) {
+	k := customer + "\x00" + hash
+	if p, ok := s.proofs[k]; ok {
+		return p, nil
+	}
+	p, ok, err := s.st.Proof(ctx, customer, hash)
+	if err != nil {
+		return proofEntry{}, err
+	}
+	e := proofEntry{Proof: p, exists: ok}
+	s.proofs[k] = e
+	return e, nil
+}
+
+// addProof records a new proof; the caller also adds it to the changes
+// (proofs are insert-only).
+func (s *state) addProof(p store.Proof) {
+	s.proofs[p.Customer+"\x00"+p.Hash] = proofEntry{Proof: p, exists: true}
+}
+
+func (s *state) period(ctx context.Context, customer, period string) (store.PeriodTotal, error) {
+	k := customer + "\x00" + period
+	if p, ok := s.periods[k]; ok {
+		return p, nil
+	}
+	p, err := s.st.PeriodTotal(ctx, customer, period)
+	if err != nil {
+		return p, err
+	}
+	s.periods[k] = p
+	return p, nil
+}
+
+func (s *state) setPeriod(p store.PeriodTotal) {
+	k := p.Customer + "\x00" + p.Period
+	s.periods[k] = p
+	s.dirtyPeriods[k] = struct{}{}
+}
+
+func (s *state) stream(ctx context.Context, stream string) (streamEntry, error) {
+	if b, ok := s.streams[stream]; ok {
+		return b, nil
+	}
+	b, ok, err := s.st.BatchStream(ctx, stream)
+	if err != nil {
+		return streamEntry{}, err
+	}
+	e := streamEntry{BatchStream: b, exists: ok}
+	s.streams[stream] = e
+	return e, nil
+}
+
+func (s *state) setStream(b store.BatchStream) {
+	s.streams[b.Stream] = streamEntry{BatchStream: b, exists: true}
+	s.dirtyStreams[b.Stream] = struct{}{}
+}
+
+func (s *state) batchApplied(ctx context.Context, stream string, seq int64) (bool, error) {
+	k := stream + "\x00" + strconv.FormatInt(seq, 10)
+	if v, ok := s.applied[k]; ok {
+		return v, nil
+	}
+	v, err := s.st.BatchApplied(ctx, stream, seq)
+	if err != nil {
+		return false, err
+	}
+	s.applied[k] = v
+	return v, nil
+}
+
+func (s *state) markApplied(stream string, seq int64) {
+	s.applied[stream+"\x00"+strconv.FormatInt(seq, 10)] = true
+}
+
+func (s *state) item(ctx context.Context, key string) (store.Item, bool, error) {
+	if it, ok := s.items[key]; ok {
+		return it, it.Writes > 0, nil
+	}
+	it, ok, err := s.st.Item(ctx, key)
+	if err != nil {
+		return it, false, err
+	}
+	s.items[key] = it
+	return it, ok, nil
+}
+
+func (s *state) setItem(it store.Item) {
+	s.items[it.Key] = it
+	s.dirtyItems[it.Key] = struct{}{}
+}
+
+// flush adds the final value of every row changed in this batch to c.
+func (s *state) flush(c *store.Changes) {
+	for k := range s.dirtyChains {
+		c.Chains = append(c.Chains, s.chains[k].ChainHead)
+	}
+	for k := range s.dirtyPeriods {
+		c.Periods = append(c.Periods, s.periods[k])
+	}
+	for k := range s.dirtyStreams {
+		c.BatchStreams = append(c.BatchStreams, s.streams[k].BatchStream)
+	}
+	for k := range s.dirtyItems {
+		c.Items = append(c.Items, s.items[k])
+	}
+	s.clearDirty()
+}
