@@ -25,23 +25,39 @@ func (a *Agent) readyz(w http.ResponseWriter, r *http.Request) {
 // seedHealth is the seed agent's /health shape, kept so existing monitors
 // keep working after the switch.
 type seedHealth struct {
-	Status           string `json:"status"`
-	LedgerSize       int64  `json:"ledgerSize"`
-	ProofChainLength int64  `json:"proofChainLength"`
-	LastProof        any    `json:"lastProof"`
-	InboxEvents      int64  `json:"inboxEvents"`
-	InboxPending     int64  `json:"inboxPending"`
+	Status           string     `json:"status"`
+	LedgerSize       int64      `json:"ledgerSize"`
+	ProofChainLength int64      `json:"proofChainLength"`
+	LastProof        *lastProof `json:"lastProof"`
+	InboxEvents      int64      `json:"inboxEvents"`
+	InboxPending     int64      `json:"inboxPending"`
+}
+
+type lastProof struct {
+	CustomerID        string `json:"customerId"`
+	ProofHash         string `json:"proofHash"`
+	PreviousProofHash string `json:"previousProofHash"`
 }
 
 func (a *Agent) health(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	st, err := a.store.InboxStats(ctx)
+	inbox, err := a.store.InboxStats(ctx)
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, seedHealth{Status: "unavailable"})
 		return
 	}
-	writeJSON(w, http.StatusOK, seedHealth{Status: "ok", InboxEvents: st.Events, InboxPending: st.Pending})
+	set, err := a.store.SettlementStats(ctx)
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, seedHealth{Status: "unavailable"})
+		return
+	}
+	h := seedHealth{Status: "ok", LedgerSize: set.LedgerSize, ProofChainLength: set.ProofChainLength,
+		InboxEvents: inbox.Events, InboxPending: inbox.Pending}
+	if p := set.LastProof; p != nil {
+		h.LastProof = &lastProof{CustomerID: p.Customer, ProofHash: p.Hash, PreviousProofHash: p.Previous}
+	}
+	writeJSON(w, http.StatusOK, h)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

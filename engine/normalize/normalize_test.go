@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/arbiter-dev/arbiter/engine"
-	"github.com/arbiter-dev/arbiter/engine/internal/require"
+	"github.com/arbiter-dev/arbiter/engine/testing/require"
 	"github.com/arbiter-dev/arbiter/engine/normalize"
 )
 

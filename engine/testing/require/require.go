@@ -1,4 +1,4 @@
-// Package require is a tiny assertion helper for Arbiter's tests, in the
+// Package require is a tiny assertion helper for Arbiter's tests only, in the
 // manner of wazero's internal/testing/require: enough to fail loudly with
 // context, without a heavy assertion library.
 package require
