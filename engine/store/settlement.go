@@ -256,7 +256,9 @@ func (s *Store) LedgerRecord(ctx context.Context, referenceID string) (*engine.L
 	if err != nil {
 		return nil, fmt.Errorf("ledger record %s: %w", referenceID, err)
 	}
-	r.Time = fromMicros(ts).Format(time.RFC3339Nano)
+	if ts != 0 {
+		r.Time = fromMicros(ts).Format(time.RFC3339Nano)
+	}
 	return &r, nil
 }
 
@@ -419,4 +421,69 @@ func (s *Store) SettlementStats(ctx context.Context) (SettlementStats, error) {
 		return st, fmt.Errorf("settlement stats: %w", err)
 	}
 	return st, nil
+}
+
+// DecisionRecord is a stored decision with its event's outcome.
+type DecisionRecord struct {
+	EventSeq    int64
+	EventID     string
+	EventType   string
+	Status      engine.EventStatus
+	Revision    string
+	InputDigest string
+	Input       []byte
+	Actions     []byte
+	Eval        time.Duration
+	Error       string
+	DecidedAt   time.Time
+}
+
+// Decisions lists decisions after seq in inbox order.
+func (s *Store) Decisions(ctx context.Context, afterSeq int64, limit int) ([]DecisionRecord, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT d.event_seq, d.event_id, e.event_type, e.status, d.revision, d.input_digest,
+			d.input, d.actions, d.eval_micros, d.error, d.decided_at
+		FROM decisions d JOIN events e ON e.seq = d.event_seq
+		WHERE d.event_seq > ? ORDER BY d.event_seq LIMIT ?`, afterSeq, limit)
+	if err != nil {
+		return nil, fmt.Errorf("decisions: %w", err)
+	}
+	defer rows.Close()
+	var out []DecisionRecord
+	for rows.Next() {
+		var (
+			d             DecisionRecord
+			status, input string
+			actions       string
+			eval, decided int64
+		)
+		if err := rows.Scan(&d.EventSeq, &d.EventID, &d.EventType, &status, &d.Revision, &d.InputDigest,
+			&input, &actions, &eval, &d.Error, &decided); err != nil {
+			return nil, fmt.Errorf("decisions: %w", err)
+		}
+		d.Status, d.Input, d.Actions = engine.EventStatus(status), []byte(input), []byte(actions)
+		d.Eval, d.DecidedAt = time.Duration(eval)*time.Microsecond, fromMicros(decided)
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// EventCounts counts inbox events by status.
+func (s *Store) EventCounts(ctx context.Context) (map[engine.EventStatus]int64, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT status, COUNT(*) FROM events GROUP BY status`)
+	if err != nil {
+		return nil, fmt.Errorf("event counts: %w", err)
+	}
+	defer rows.Close()
+	out := map[engine.EventStatus]int64{}
+	for rows.Next() {
+		var (
+			st string
+			n  int64
+		)
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, fmt.Errorf("event counts: %w", err)
+		}
+		out[engine.EventStatus(st)] = n
+	}
+	return out, rows.Err()
 }

@@ -182,7 +182,7 @@ func (p *partition) applyOne(ctx context.Context, j *job, expired bool) error {
 		p.hold(j, n.Stream)
 		return nil
 	}
-	d, derr := p.w.decide(ctx, &in)
+	d, derr := p.w.decide.Decide(ctx, &in)
 	tr.commit()
 	if in.Usage != nil {
 		if snap, err := json.Marshal(in.Usage); err == nil {
@@ -361,24 +361,22 @@ func (p *partition) deltaState(ctx context.Context, j *job, in *engine.Input, ex
 		s := in.State.Chain.Status
 		counts = s != engine.ChainDuplicate && s != engine.ChainMismatch
 	}
-	if in.Period != nil {
+	// A duplicate's netDelta is a snapshot from earlier in the chain; our
+	// total has moved on, so there is nothing to compare it with.
+	if in.Period != nil && counts {
 		per, err := st.period(ctx, customer, in.Period.ID)
 		if err != nil {
 			return transition{}, err
 		}
-		if counts {
-			if rec != nil {
-				per.Total += rec.Amount
-			}
-			per.Deltas++
+		if rec != nil {
+			per.Total += rec.Amount
 		}
+		per.Deltas++
 		in.State.Period = &engine.PeriodState{Ours: per.Total}
 		chainCommit := tr.commit
 		tr.commit = func() {
 			chainCommit()
-			if counts {
-				st.setPeriod(per)
-			}
+			st.setPeriod(per)
 		}
 	}
 	return tr, nil
@@ -417,9 +415,13 @@ func (p *partition) chainState(ctx context.Context, j *job, in *engine.Input, ex
 		cs.Status = engine.ChainDuplicate
 	case stored.exists:
 		cs.Status, cs.Expected, cs.Received = engine.ChainMismatch, stored.Previous, prev
-	case !head.exists:
+	case !head.exists && (isGenesisHash(prev) || expired):
+		// The chain's first proof, or the first we were sent once nothing
+		// older turned up within the grace window.
 		cs.Status = engine.ChainGenesis
 		extend(cs.Status)
+	case !head.exists:
+		return transition{hold: true}, nil
 	case prev == head.Head:
 		cs.Status = engine.ChainLinked
 		extend(cs.Status)
@@ -507,4 +509,15 @@ func (p *partition) batchState(ctx context.Context, j *job, in *engine.Input, ex
 		next := b.Seq + 1
 		p.release(stream, func(h *job) bool { return h.norm.Input.Batch != nil && h.norm.Input.Batch.Seq == next })
 	}}, nil
+}
+
+// isGenesisHash reports whether a previousProofHash marks the first delta of
+// a chain: empty, or all zeros.
+func isGenesisHash(h string) bool {
+	for i := 0; i < len(h); i++ {
+		if h[i] != '0' {
+			return false
+		}
+	}
+	return true
 }

@@ -20,16 +20,14 @@ import (
 
 	"github.com/arbiter-dev/arbiter/engine"
 	"github.com/arbiter-dev/arbiter/engine/normalize"
+	"github.com/arbiter-dev/arbiter/engine/policy"
 	"github.com/arbiter-dev/arbiter/engine/store"
 )
 
-// DecideFunc evaluates the active policies for one input document.
-type DecideFunc func(ctx context.Context, in *engine.Input) (Decision, error)
-
-// Decision is what the policies returned for one input.
-type Decision struct {
-	Revision string
-	Actions  []engine.Action
+// Decider evaluates the active policies for one input document;
+// *policy.Engine is one.
+type Decider interface {
+	Decide(ctx context.Context, in *engine.Input) (policy.Decision, error)
 }
 
 // Config tunes the worker. Zero values take the defaults.
@@ -47,7 +45,7 @@ type Config struct {
 type Worker struct {
 	cfg    Config
 	store  *store.Store
-	decide DecideFunc
+	decide Decider
 	log    hclog.Logger
 	m      metrics
 	wake   chan struct{}
@@ -57,7 +55,7 @@ type Worker struct {
 }
 
 // New returns a worker over st deciding with decide.
-func New(cfg Config, st *store.Store, decide DecideFunc) *Worker {
+func New(cfg Config, st *store.Store, decide Decider) *Worker {
 	if cfg.Partitions <= 0 {
 		cfg.Partitions = runtime.GOMAXPROCS(0)
 	}
