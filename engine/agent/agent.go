@@ -1,6 +1,7 @@
 // Package agent assembles a running Arbiter from its configuration: the
-// store, the webhook receiver and the HTTP surface (health, readiness,
-// metrics). It owns startup order and graceful shutdown.
+// store, the webhook receiver, the policy engine, the worker and the HTTP
+// surface (health, readiness, metrics, admin API). It owns startup order and
+// graceful shutdown.
 package agent
 
 import (
@@ -12,7 +13,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -21,9 +25,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/arbiter-dev/arbiter/engine"
+	"github.com/arbiter-dev/arbiter/engine/admin"
 	"github.com/arbiter-dev/arbiter/engine/config"
+	"github.com/arbiter-dev/arbiter/engine/policy"
 	"github.com/arbiter-dev/arbiter/engine/receiver"
 	"github.com/arbiter-dev/arbiter/engine/store"
+	"github.com/arbiter-dev/arbiter/engine/worker"
+	"github.com/arbiter-dev/arbiter/policies"
 )
 
 // Agent is one running Arbiter process.
@@ -32,9 +40,11 @@ type Agent struct {
 	log       hclog.Logger
 	store     *store.Store
 	endpoints *receiver.Endpoints
+	policies  *policy.Engine
+	worker    *worker.Worker
 	registry  *prometheus.Registry
-	server    *http.Server
-	listener  net.Listener
+	servers   []*http.Server
+	listeners []net.Listener
 }
 
 // Options are the parts of an agent that are not configuration.
@@ -45,9 +55,12 @@ type Options struct {
 	Announce io.Writer
 }
 
-// New opens the store, provisions endpoints and binds the listener. Serving
-// starts with Run.
-func New(ctx context.Context, cfg config.Config, opts Options) (*Agent, error) {
+// settingAdminToken keeps the admin token generated on first run.
+const settingAdminToken = "admin.generated_token"
+
+// New opens the store, provisions endpoints, loads the policies and binds
+// the listeners. Serving starts with Run.
+func New(ctx context.Context, cfg config.Config, opts Options) (a *Agent, err error) {
 	log := opts.Logger
 	if log == nil {
 		log = hclog.NewNullLogger()
@@ -66,15 +79,37 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, log: log, store: st, registry: prometheus.NewRegistry()}
+	a = &Agent{cfg: cfg, log: log, store: st, registry: prometheus.NewRegistry()}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
 	if err := a.provisionEndpoints(ctx, opts.Announce); err != nil {
-		st.Close()
 		return nil, err
 	}
 	if a.endpoints, err = receiver.NewEndpoints(ctx, st); err != nil {
-		st.Close()
 		return nil, err
 	}
+	src := policy.Source{FS: policies.FS, DataOverrides: cfg.Policy.Data}
+	if cfg.Policy.Dir != "" {
+		src = policy.Source{Dir: cfg.Policy.Dir, DataOverrides: cfg.Policy.Data}
+	}
+	if a.policies, err = policy.New(ctx, policy.Config{Source: src, Logger: log, Registerer: a.registry}); err != nil {
+		return nil, err
+	}
+	a.worker = worker.New(worker.Config{
+		Partitions: cfg.Worker.Partitions,
+		BatchSize:  cfg.Worker.BatchSize,
+		Grace:      cfg.Worker.Grace,
+		Logger:     log.Named("worker"),
+		Registerer: a.registry,
+	}, st, a.policies)
+	tokens, err := a.adminTokens(ctx, opts.Announce)
+	if err != nil {
+		return nil, err
+	}
+
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "arbiter_inbox_depth",
@@ -93,7 +128,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Agent, error) {
 		Tolerance:    cfg.Receiver.Tolerance,
 		Logger:       log.Named("receiver"),
 		Registerer:   a.registry,
+		Appended:     a.worker.Notify,
 	}, st, a.endpoints)
+	api := admin.New(admin.Config{Tokens: tokens, Policies: a.policies, Throttles: a.worker, Logger: log.Named("admin")})
 
 	mux := http.NewServeMux()
 	mux.Handle("/webhooks/{endpoint}", rc)
@@ -101,49 +138,115 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Agent, error) {
 	mux.HandleFunc("GET /readyz", a.readyz)
 	mux.HandleFunc("GET /health", a.health)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{Registry: a.registry}))
-	a.server = &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          log.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
+	adminMux := mux
+	if cfg.Admin.Listen != "" {
+		adminMux = http.NewServeMux()
 	}
-	if a.listener, err = net.Listen("tcp", cfg.Listen); err != nil {
-		st.Close()
-		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	for _, route := range admin.Routes() {
+		adminMux.Handle(route, api)
+	}
+	if err := a.listen(cfg.Listen, mux); err != nil {
+		return nil, err
+	}
+	if cfg.Admin.Listen != "" {
+		if err := a.listen(cfg.Admin.Listen, adminMux); err != nil {
+			return nil, err
+		}
 	}
 	return a, nil
 }
 
-// Addr is the address the agent listens on.
-func (a *Agent) Addr() net.Addr { return a.listener.Addr() }
+func (a *Agent) listen(addr string, h http.Handler) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	a.listeners = append(a.listeners, l)
+	a.servers = append(a.servers, &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          a.log.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
+	})
+	return nil
+}
+
+// Addr is the address the agent listens on for webhooks.
+func (a *Agent) Addr() net.Addr { return a.listeners[0].Addr() }
 
 // Run serves until ctx is cancelled, then stops accepting, lets in-flight
-// requests finish their commits, and closes the store.
+// requests finish their commits, stops the worker at a batch boundary, and
+// closes the store. SIGHUP reloads the policies.
 func (a *Agent) Run(ctx context.Context) error {
-	a.log.Info("listening", "addr", a.listener.Addr().String(), "data_dir", a.cfg.DataDir)
-	errc := make(chan error, 1)
-	go func() { errc <- a.server.Serve(a.listener) }()
-	var serveErr error
-	select {
-	case <-ctx.Done():
-	case serveErr = <-errc:
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, len(a.servers)+2)
+	for i, srv := range a.servers {
+		a.log.Info("listening", "addr", a.listeners[i].Addr().String(), "data_dir", a.cfg.DataDir,
+			"policy_revision", policy.ShortRevision(a.policies.Set().Revision()))
+		go func(srv *http.Server, l net.Listener) { errc <- srv.Serve(l) }(srv, a.listeners[i])
+	}
+	workerCtx, stopWorker := context.WithCancel(context.Background())
+	workerDone := make(chan error, 1)
+	go func() { workerDone <- a.worker.Run(workerCtx) }()
+	if a.cfg.Policy.Dir != "" {
+		go func() {
+			if err := a.policies.Watch(ctx); err != nil && ctx.Err() == nil {
+				a.log.Error("policy watcher stopped; reload with SIGHUP or POST /-/reload", "error", err)
+			}
+		}()
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-hup:
+			a.log.Info("SIGHUP: reloading policies")
+			a.policies.Reload(ctx) // logged, counted and kept for status by the engine
+		case err := <-errc:
+			if !errors.Is(err, http.ErrServerClosed) {
+				runErr = err
+			}
+			break loop
+		case err := <-workerDone:
+			runErr = fmt.Errorf("worker stopped: %w", err)
+			workerDone <- nil
+			break loop
+		}
 	}
 	a.log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.Shutdown)
-	defer cancel()
-	shutErr := a.server.Shutdown(sctx)
-	closeErr := a.store.Close()
-	if errors.Is(serveErr, http.ErrServerClosed) {
-		serveErr = nil
+	sctx, scancel := context.WithTimeout(context.Background(), a.cfg.Shutdown)
+	defer scancel()
+	var errs []error
+	for _, srv := range a.servers {
+		errs = append(errs, srv.Shutdown(sctx))
 	}
-	if err := errors.Join(serveErr, shutErr, closeErr); err != nil {
+	stopWorker()
+	if err := <-workerDone; err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, runErr, a.store.Close())
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
 	a.log.Info("stopped")
 	return nil
+}
+
+func (a *Agent) close() {
+	for _, l := range a.listeners {
+		l.Close()
+	}
+	a.store.Close()
 }
 
 // provisionEndpoints writes the configured endpoints to the store. An
@@ -165,7 +268,7 @@ func (a *Agent) provisionEndpoints(ctx context.Context, announce io.Writer) erro
 			return err
 		}
 		if len(ep.Secrets) == 0 {
-			secret, err := NewSecret()
+			secret, err := newToken("whsec_")
 			if err != nil {
 				return err
 			}
@@ -182,11 +285,37 @@ func (a *Agent) provisionEndpoints(ctx context.Context, announce io.Writer) erro
 	return nil
 }
 
-// NewSecret returns a fresh "whsec_" webhook secret with 256 bits of entropy.
-func NewSecret() (string, error) {
+// adminTokens returns the configured admin tokens or, with none, the one
+// generated on first run (shown once).
+func (a *Agent) adminTokens(ctx context.Context, announce io.Writer) ([]string, error) {
+	if len(a.cfg.Admin.Tokens) > 0 {
+		return a.cfg.Admin.Tokens, nil
+	}
+	tok, ok, err := a.store.Setting(ctx, settingAdminToken)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		return []string{tok}, nil
+	}
+	if tok, err = newToken("arb_"); err != nil {
+		return nil, err
+	}
+	if err := a.store.PutSetting(ctx, settingAdminToken, tok); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(announce, "\nNo admin token was configured; generated one and saved it in %s.\n"+
+		"It is shown only this once. Use it as the bearer token for /v1 (ARBITER_ADMIN_TOKEN for the CLI):\n\n    %s\n\n",
+		a.cfg.DataDir, tok)
+	a.log.Info("generated admin token")
+	return []string{tok}, nil
+}
+
+// newToken returns prefix followed by 256 random bits in hex.
+func newToken(prefix string) (string, error) {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
 		return "", fmt.Errorf("generate secret: %w", err)
 	}
-	return "whsec_" + hex.EncodeToString(b), nil
+	return prefix + hex.EncodeToString(b), nil
 }

@@ -26,6 +26,9 @@ import (
 // EnvConfigFile names the YAML file when --config is not given.
 const EnvConfigFile = "ARBITER_CONFIG"
 
+// EnvAdminToken sets one admin bearer token (admin.tokens takes a list).
+const EnvAdminToken = "ARBITER_ADMIN_TOKEN"
+
 // DefaultEndpoint is the endpoint name PacSpace's examples post to.
 const DefaultEndpoint = "pacspace"
 
@@ -40,6 +43,36 @@ type Config struct {
 	// Endpoints declared here are authoritative for their names; endpoints
 	// created at run time live in the store.
 	Endpoints map[string]Endpoint `koanf:"endpoints"`
+	Policy    Policy              `koanf:"policy"`
+	Worker    Worker              `koanf:"worker"`
+	Admin     Admin               `koanf:"admin"`
+}
+
+// Policy selects the Rego policy set.
+type Policy struct {
+	// Dir is a policy directory to load, watch and hot-reload; empty uses
+	// the bundled default set built into the binary.
+	Dir string `koanf:"dir"`
+	// Data is deep-merged over the set's data.json, e.g.
+	// {thresholds: {drift: 0.05}}.
+	Data map[string]any `koanf:"data"`
+}
+
+// Worker tunes event processing.
+type Worker struct {
+	Partitions int           `koanf:"partitions"` // 0: one per CPU
+	BatchSize  int           `koanf:"batch_size"`
+	Grace      time.Duration `koanf:"grace"` // how long an out-of-order event waits for its predecessor
+}
+
+// Admin configures the operator API.
+type Admin struct {
+	// Listen serves /v1 on its own address; empty serves it on the main
+	// listener.
+	Listen string `koanf:"listen"`
+	// Tokens are the accepted bearer tokens. With none configured the first
+	// run generates one, shows it once and keeps it in the store.
+	Tokens []string `koanf:"tokens"`
 }
 
 // Log selects the log level and format.
@@ -88,6 +121,7 @@ func Default() Config {
 		Endpoints: map[string]Endpoint{
 			DefaultEndpoint: {},
 		},
+		Worker: Worker{BatchSize: 256, Grace: 30 * time.Second},
 	}
 }
 
@@ -183,6 +217,20 @@ func (c Config) Validate() error {
 	if c.Receiver.Tolerance <= 0 {
 		errs = append(errs, errors.New("receiver.tolerance: must be positive"))
 	}
+	if c.Worker.Partitions < 0 {
+		errs = append(errs, errors.New("worker.partitions: must not be negative"))
+	}
+	if c.Worker.BatchSize < 1 {
+		errs = append(errs, errors.New("worker.batch_size: must be at least 1"))
+	}
+	if c.Worker.Grace <= 0 {
+		errs = append(errs, errors.New("worker.grace: must be positive"))
+	}
+	for i, t := range c.Admin.Tokens {
+		if len(t) < 16 {
+			errs = append(errs, fmt.Errorf("admin.tokens[%d]: shorter than 16 characters", i))
+		}
+	}
 	if c.Shutdown <= 0 {
 		errs = append(errs, errors.New("shutdown_timeout: must be positive"))
 	}
@@ -236,6 +284,8 @@ func envLayer(environ []string, known map[string]struct{}) (map[string]any, erro
 			out["listen"] = ":" + val
 		case name == "PACSPACE_WEBHOOK_SECRET" && val != "":
 			out["endpoints."+DefaultEndpoint+".secrets"] = val
+		case name == EnvAdminToken && val != "":
+			out["admin.tokens"] = val
 		case name == EnvConfigFile:
 			// names the file, not a setting
 		case strings.HasPrefix(name, "ARBITER_"):
@@ -259,7 +309,7 @@ func envLayer(environ []string, known map[string]struct{}) (map[string]any, erro
 func leafKeys(k *koanf.Koanf) map[string]struct{} {
 	out := map[string]struct{}{}
 	for _, key := range k.Keys() {
-		if strings.HasPrefix(key, "endpoints.") {
+		if strings.HasPrefix(key, "endpoints.") || strings.HasPrefix(key, "policy.data.") {
 			continue
 		}
 		out[key] = struct{}{}

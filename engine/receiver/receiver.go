@@ -30,6 +30,8 @@ type Config struct {
 	Now          func() time.Time
 	Logger       hclog.Logger
 	Registerer   prometheus.Registerer
+	// Appended is called after each new event commits, to wake the worker.
+	Appended func()
 }
 
 // Receiver handles webhook posts.
@@ -80,6 +82,9 @@ func New(cfg Config, st engine.Store, eps *Endpoints) *Receiver {
 	}
 	if cfg.Registerer == nil {
 		cfg.Registerer = prometheus.NewRegistry()
+	}
+	if cfg.Appended == nil {
+		cfg.Appended = func() {}
 	}
 	return &Receiver{cfg: cfg, store: st, endpoints: eps, log: cfg.Logger, m: newMetrics(cfg.Registerer)}
 }
@@ -188,6 +193,7 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rc.m.acked.WithLabelValues(name, string(scheme)).Inc()
 		w.WriteHeader(http.StatusOK)
 		w.Write(ackBody)
+		rc.cfg.Appended()
 	}
 	rc.m.ackLatency.Observe(rc.cfg.Now().Sub(start).Seconds())
 }

@@ -98,3 +98,27 @@ func scanEndpoint(row scanner) (engine.Endpoint, error) {
 	ep.CreatedAt = fromMicros(created)
 	return ep, nil
 }
+
+// Setting reads a named value the agent keeps for itself, such as a
+// generated admin token; ok is false when unset.
+func (s *Store) Setting(ctx context.Context, name string) (string, bool, error) {
+	var v string
+	err := s.r.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, name).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("setting %s: %w", name, err)
+	}
+	return v, true, nil
+}
+
+// PutSetting stores a named value.
+func (s *Store) PutSetting(ctx context.Context, name, value string) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO settings (name, value, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`, name, value, micros(time.Now()))
+	if err != nil {
+		return fmt.Errorf("put setting %s: %w", name, err)
+	}
+	return nil
+}

@@ -129,6 +129,11 @@ var migrations = []string{
 	CREATE UNIQUE INDEX deliveries_idempotency ON deliveries (idempotency_key);
 	CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
 	CREATE INDEX deliveries_event ON deliveries (event_seq);`,
+	`CREATE TABLE settings (
+		name       TEXT    PRIMARY KEY,
+		value      TEXT    NOT NULL,
+		updated_at INTEGER NOT NULL
+	);`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

@@ -1,0 +1,138 @@
+// Package admin is the operator API under /v1, behind bearer-token
+// authentication. Every response uses one envelope: {"success":true,
+// "data":…} or {"success":false,"error":{"message":…,"fields":…}}.
+package admin
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/arbiter-dev/arbiter/engine/policy"
+	"github.com/arbiter-dev/arbiter/engine/store"
+)
+
+// Throttles reports throttle state; *worker.Worker is one.
+type Throttles interface {
+	Throttles() []store.Throttle
+}
+
+// Config wires the admin API to the running agent.
+type Config struct {
+	Tokens    []string // bearer tokens; requests without one of them get 401
+	Policies  *policy.Engine
+	Throttles Throttles
+	Logger    hclog.Logger
+}
+
+// API serves the admin routes.
+type API struct {
+	cfg    Config
+	tokens [][32]byte // sha256 of each token: compared in constant time, length included
+	log    hclog.Logger
+	mux    *http.ServeMux
+}
+
+// New returns the admin API handler.
+func New(cfg Config) *API {
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	a := &API{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	for _, t := range cfg.Tokens {
+		a.tokens = append(a.tokens, sha256.Sum256([]byte(t)))
+	}
+	a.mux.HandleFunc("GET /v1/policies", a.policies)
+	a.mux.HandleFunc("GET /v1/throttle", a.throttle)
+	a.mux.Handle("POST "+policy.ReloadPath, cfg.Policies.ReloadHandler())
+	a.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such route: "+r.Method+" "+r.URL.Path, nil)
+	})
+	return a
+}
+
+// Routes lists the path patterns the API serves, for mounting.
+func Routes() []string { return []string{"/v1/", policy.ReloadPath} }
+
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !a.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="arbiter"`)
+		writeError(w, http.StatusUnauthorized, "missing or invalid bearer token", nil)
+		return
+	}
+	a.mux.ServeHTTP(w, r)
+}
+
+func (a *API) authorized(r *http.Request) bool {
+	h := r.Header.Get("Authorization")
+	tok, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || tok == "" {
+		return false
+	}
+	sum := sha256.Sum256([]byte(tok))
+	match := 0
+	for _, t := range a.tokens {
+		match |= subtle.ConstantTimeCompare(sum[:], t[:])
+	}
+	return match == 1
+}
+
+func (a *API) policies(w http.ResponseWriter, _ *http.Request) {
+	writeData(w, http.StatusOK, a.cfg.Policies.Status())
+}
+
+type throttleView struct {
+	Scope  string     `json:"scope"`
+	Active bool       `json:"active"`
+	Since  *time.Time `json:"since"`
+	Reason string     `json:"reason,omitempty"`
+}
+
+func (a *API) throttle(w http.ResponseWriter, _ *http.Request) {
+	ths := a.cfg.Throttles.Throttles()
+	out := struct {
+		Active bool           `json:"active"` // any scope throttled
+		Scopes []throttleView `json:"scopes"`
+	}{Scopes: []throttleView{}}
+	for _, t := range ths {
+		v := throttleView{Scope: t.Scope, Active: t.Active, Reason: t.Reason}
+		if t.Active {
+			since := t.Since
+			v.Since = &since
+			out.Active = true
+		}
+		out.Scopes = append(out.Scopes, v)
+	}
+	writeData(w, http.StatusOK, out)
+}
+
+type envelope struct {
+	Success bool       `json:"success"`
+	Data    any        `json:"data,omitempty"`
+	Error   *errorBody `json:"error,omitempty"`
+}
+
+type errorBody struct {
+	Message string            `json:"message"`
+	Fields  map[string]string `json:"fields,omitempty"`
+}
+
+func writeData(w http.ResponseWriter, status int, data any) {
+	writeEnvelope(w, status, envelope{Success: true, Data: data})
+}
+
+func writeError(w http.ResponseWriter, status int, msg string, fields map[string]string) {
+	writeEnvelope(w, status, envelope{Error: &errorBody{Message: msg, Fields: fields}})
+}
+
+func writeEnvelope(w http.ResponseWriter, status int, e envelope) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(e)
+}
