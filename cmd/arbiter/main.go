@@ -42,8 +42,8 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(
 		newServeCmd(),
-		// newEmitCmd(),
-		// newLoadCmd(),
+		newEmitCmd(),
+		newLoadCmd(),
 	)
 	return root
 }

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/arbiter-dev/arbiter/engine"
-	"github.com/arbiter-dev/arbiter/engine/testing/require"
 	"github.com/arbiter-dev/arbiter/engine/normalize"
+	"github.com/arbiter-dev/arbiter/engine/testing/require"
 )
 
 func load(t *testing.T, path string) *engine.Event {

@@ -16,10 +16,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/arbiter-dev/arbiter/engine"
-	"github.com/arbiter-dev/arbiter/engine/testing/require"
 	"github.com/arbiter-dev/arbiter/engine/pacspace"
 	"github.com/arbiter-dev/arbiter/engine/receiver"
 	"github.com/arbiter-dev/arbiter/engine/store"
+	"github.com/arbiter-dev/arbiter/engine/testing/require"
 )
 
 const (

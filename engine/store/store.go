@@ -54,6 +54,7 @@ type Store struct {
 	insertEvent *sql.Stmt
 
 	maxBatch int
+	sync     string
 	mu       sync.RWMutex // guards closed against sends on appends
 	closed   bool
 	appends  chan *appendReq
@@ -104,6 +105,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s := &Store{
 		w: w, r: r, log: cfg.Logger,
 		maxBatch: cfg.MaxBatch,
+		sync:     cfg.Sync,
 		appends:  make(chan *appendReq, cfg.MaxBatch),
 		done:     make(chan struct{}),
 	}

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/arbiter-dev/arbiter/engine"
-	"github.com/arbiter-dev/arbiter/engine/testing/require"
 	"github.com/arbiter-dev/arbiter/engine/store"
+	"github.com/arbiter-dev/arbiter/engine/testing/require"
 )
 
 func openStore(t testing.TB, dir string) *store.Store {
