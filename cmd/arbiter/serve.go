@@ -52,6 +52,7 @@ func addConfigFlags(fs *pflag.FlagSet) {
 	fs.String("data-dir", def.DataDir, "directory for the database and caches (env ARBITER_DATA_DIR)")
 	fs.String("log-level", def.Log.Level, "trace, debug, info, warn or error")
 	fs.String("log-format", def.Log.Format, "text or json")
+	fs.String("policy-dir", "", "policy directory to load, watch and hot-reload (default: the built-in set)")
 }
 
 func loadConfig(fs *pflag.FlagSet) (config.Config, error) {

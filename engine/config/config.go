@@ -129,7 +129,7 @@ func Default() Config {
 type Sources struct {
 	File    string         // YAML file; empty for none
 	Environ []string       // KEY=VALUE pairs, normally os.Environ()
-	Flags   *pflag.FlagSet // flags whose names are config keys (data-dir → data_dir)
+	Flags   *pflag.FlagSet // flags named after config keys (--log-level → log.level)
 }
 
 // Load builds the configuration from defaults and src, and validates it.
@@ -156,9 +156,14 @@ func Load(src Sources) (Config, error) {
 		return Config{}, fmt.Errorf("config: environment: %w", err)
 	}
 	if src.Flags != nil {
+		// --data-dir is data_dir and --log-level is log.level.
+		byFlag := make(map[string]string, len(known))
+		for key := range known {
+			byFlag[strings.NewReplacer(".", "-", "_", "-").Replace(key)] = key
+		}
 		p := posflag.ProviderWithFlag(src.Flags, ".", k, func(f *pflag.Flag) (string, any) {
-			key := strings.ReplaceAll(f.Name, "-", "_")
-			if _, ok := known[key]; !ok {
+			key, ok := byFlag[f.Name]
+			if !ok {
 				return "", nil // a flag that is not a config key
 			}
 			return key, posflag.FlagVal(src.Flags, f)

@@ -1,0 +1,47 @@
+# Arbiter: `make run` starts the agent on its embedded defaults, `make test`
+# runs every test. Tools (opa, staticcheck) are pinned in go.mod.
+
+GO      ?= go
+BIN     := bin/arbiter
+PKGS    := ./...
+BENCH   ?= .
+COUNT   ?= 1
+
+.PHONY: run build plugins test test-go test-policies bench bench-load lint fmt check clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/arbiter
+
+run: build
+	$(BIN) serve
+
+test: test-go test-policies
+
+test-go:
+	$(GO) test -count=1 $(PKGS)
+
+test-policies:
+	$(GO) tool opa test policies/ --coverage --threshold 90 >/dev/null
+	$(GO) tool opa test policies/ -v | tail -n 1
+
+bench:
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(COUNT) $(PKGS)
+
+# Load test over loopback: the seed Express agent and arbiter serve, measured
+# in one run with the same load generator (needs npm for express).
+bench-load: build
+	examples/seed-agent/bench.sh
+
+lint:
+	$(GO) vet $(PKGS)
+	$(GO) tool staticcheck $(PKGS)
+	$(GO) tool opa check --strict policies/
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+	$(GO) tool opa fmt -w policies/
+
+check: lint test
+
+clean:
+	rm -rf bin

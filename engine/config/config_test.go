@@ -1,0 +1,116 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/arbiter-dev/arbiter/engine/config"
+	"github.com/arbiter-dev/arbiter/engine/testing/require"
+)
+
+func TestLoad(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "arbiter.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(`
+listen: ":4000"
+log: {level: debug}
+endpoints:
+  pacspace:
+    secrets: [whsec_file_secret_0123456789]
+  partner:
+    secrets: [whsec_partner_secret_0123456]
+    refuse_legacy: true
+policy:
+  data: {thresholds: {drift: 0.5}}
+`), 0o600))
+
+	tests := []struct {
+		name  string
+		src   config.Sources
+		flags []string
+		check func(t *testing.T, c config.Config)
+	}{
+		{"defaults", config.Sources{}, nil, func(t *testing.T, c config.Config) {
+			require.Equal(t, config.Default(), c)
+			require.Equal(t, ":3000", c.Listen)
+			require.Equal(t, 5*time.Minute, c.Receiver.Tolerance)
+			require.Equal(t, int64(1<<20), c.Receiver.MaxBodyBytes)
+		}},
+		{"seed environment", config.Sources{Environ: []string{"PORT=8080", "PACSPACE_WEBHOOK_SECRET=whsec_seed_secret_0123456789"}}, nil,
+			func(t *testing.T, c config.Config) {
+				require.Equal(t, ":8080", c.Listen)
+				require.Equal(t, []string{"whsec_seed_secret_0123456789"}, c.Endpoints["pacspace"].Secrets)
+			}},
+		{"ARBITER_ variables", config.Sources{Environ: []string{"ARBITER_DATA_DIR=/var/lib/arbiter", "ARBITER_LOG_LEVEL=warn",
+			"ARBITER_RECEIVER_TOLERANCE=90s", "ARBITER_ADMIN_TOKEN=arb_token_0123456789abcdef", "ARBITER_STORE_SYNC=normal"}}, nil,
+			func(t *testing.T, c config.Config) {
+				require.Equal(t, "/var/lib/arbiter", c.DataDir)
+				require.Equal(t, "warn", c.Log.Level)
+				require.Equal(t, 90*time.Second, c.Receiver.Tolerance)
+				require.Equal(t, []string{"arb_token_0123456789abcdef"}, c.Admin.Tokens)
+				require.Equal(t, "normal", c.Store.Sync)
+			}},
+		{"file", config.Sources{File: file}, nil, func(t *testing.T, c config.Config) {
+			require.Equal(t, ":4000", c.Listen)
+			require.Equal(t, "debug", c.Log.Level)
+			require.Equal(t, "info", config.Default().Log.Level)
+			require.Equal(t, true, c.Endpoints["partner"].RefuseLegacy)
+			require.Equal(t, false, c.Endpoints["partner"].Disabled)
+			require.Equal(t, map[string]any{"thresholds": map[string]any{"drift": 0.5}}, c.Policy.Data)
+		}},
+		{"precedence: flags over env over PORT over file", config.Sources{File: file, Environ: []string{"PORT=5000", "ARBITER_LISTEN=:6000"}},
+			[]string{"--listen=:7000", "--policy-dir=policies"}, func(t *testing.T, c config.Config) {
+				require.Equal(t, ":7000", c.Listen)
+				require.Equal(t, "policies", c.Policy.Dir)
+			}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			src := tc.src
+			if tc.flags != nil {
+				fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+				fs.String("listen", "", "")
+				fs.String("policy-dir", "", "")
+				fs.String("unrelated", "", "")
+				require.NoError(t, fs.Parse(append(tc.flags, "--unrelated=x")))
+				src.Flags = fs
+			}
+			c, err := config.Load(src)
+			require.NoError(t, err)
+			tc.check(t, c)
+		})
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	write := func(body string) string {
+		f := filepath.Join(t.TempDir(), "arbiter.yaml")
+		require.NoError(t, os.WriteFile(f, []byte(body), 0o600))
+		return f
+	}
+	tests := []struct {
+		name string
+		src  config.Sources
+		want string
+	}{
+		{"unknown env", config.Sources{Environ: []string{"ARBITER_LISTNE=:1"}}, "ARBITER_LISTNE"},
+		{"unknown file key", config.Sources{File: write("listne: ':1'\n")}, "listne"},
+		{"unknown nested key", config.Sources{File: write("receiver: {tolerence: 1m}\n")}, "tolerence"},
+		{"bad duration", config.Sources{Environ: []string{"ARBITER_WORKER_GRACE=later"}}, "grace"},
+		{"bad level", config.Sources{Environ: []string{"ARBITER_LOG_LEVEL=loud"}}, "log.level"},
+		{"bad sync", config.Sources{Environ: []string{"ARBITER_STORE_SYNC=sometimes"}}, "store.sync"},
+		{"short secret", config.Sources{Environ: []string{"PACSPACE_WEBHOOK_SECRET=short"}}, "shorter than 16"},
+		{"bad endpoint name", config.Sources{File: write("endpoints: {'Bad Name': {}}\n")}, "endpoints.Bad Name"},
+		{"missing file", config.Sources{File: "/nonexistent/arbiter.yaml"}, "no such file"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.Load(tc.src)
+			require.True(t, err != nil, "expected an error")
+			require.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
