@@ -5,6 +5,10 @@ import "encoding/json"
 // InputVersion identifies the shape of the input document given to policies.
 const InputVersion = "arbiter.input/v1"
 
+// TimeFormat is how the input document writes times Arbiter sets: RFC 3339
+// in UTC with milliseconds, as PacSpace does.
+const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
 // Input is the one document every policy rule sees for an event: the
 // envelope, the normalized payload sections of either PacSpace payload shape,
 // derived values, and a snapshot of settlement state read for this event.

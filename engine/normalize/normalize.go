@@ -44,13 +44,27 @@ type envelope struct {
 }
 
 type deltaData struct {
-	ReceiptID    *string                  `json:"receiptId"`
-	DeltaIndex   *float64                 `json:"deltaIndex"`
-	Delta        *deltaBody               `json:"delta"`
-	Verification *engine.VerificationSect `json:"verification"`
-	Proof        *engine.ProofSection     `json:"proof"`
-	Period       *engine.PeriodSection    `json:"period"`
-	Usage        *engine.UsageSection     `json:"usage"`
+	ReceiptID    *string              `json:"receiptId"`
+	DeltaIndex   *float64             `json:"deltaIndex"`
+	Delta        *deltaBody           `json:"delta"`
+	Verification *verificationBody    `json:"verification"`
+	Proof        *engine.ProofSection `json:"proof"`
+	Period       *periodBody          `json:"period"`
+	Usage        *engine.UsageSection `json:"usage"`
+}
+
+// verificationBody and periodBody hold the fields whose absence must not
+// read as false or zero: that would raise verification_failed or drift.
+type verificationBody struct {
+	Verified      *bool             `json:"verified"`
+	Discrepancies []json.RawMessage `json:"discrepancies"`
+	LatencyMs     float64           `json:"latencyMs"`
+	VerifiedAt    string            `json:"verifiedAt"`
+}
+
+type periodBody struct {
+	ID       string   `json:"id"`
+	NetDelta *float64 `json:"netDelta"`
 }
 
 type deltaBody struct {
@@ -94,12 +108,15 @@ func Normalize(ev *engine.Event) (*Event, error) {
 		Event: engine.Envelope{
 			ID:         ev.EventID,
 			Type:       *env.Event,
-			ReceivedAt: ev.ReceivedAt.UTC().Format(time.RFC3339Nano),
+			ReceivedAt: ev.ReceivedAt.UTC().Format(engine.TimeFormat),
 			Endpoint:   ev.Endpoint,
 			Scheme:     ev.Scheme,
 		},
 	}}
 	if env.Timestamp != nil {
+		if _, err := time.Parse(time.RFC3339Nano, *env.Timestamp); err != nil {
+			return nil, malformed(`envelope: "timestamp" must be an RFC 3339 time`)
+		}
 		out.Input.Event.Timestamp = *env.Timestamp
 	}
 	var p probe
@@ -145,10 +162,14 @@ func (e *Event) delta(data []byte) error {
 		in.Delta.DeltaIndex = int64(*d.DeltaIndex)
 	}
 	if v := d.Verification; v != nil {
-		if v.Discrepancies == nil {
-			v.Discrepancies = []json.RawMessage{}
+		if v.Verified == nil {
+			return malformed("delta event: data.verification.verified is required when verification is present")
 		}
-		in.Verification = v
+		in.Verification = &engine.VerificationSect{Verified: *v.Verified, Discrepancies: v.Discrepancies,
+			LatencyMs: v.LatencyMs, VerifiedAt: v.VerifiedAt}
+		if in.Verification.Discrepancies == nil {
+			in.Verification.Discrepancies = []json.RawMessage{}
+		}
 	}
 	if d.Proof != nil {
 		if d.Proof.ProofHash == "" {
@@ -157,10 +178,11 @@ func (e *Event) delta(data []byte) error {
 		in.Proof = d.Proof
 	}
 	if d.Period != nil {
-		if d.Period.ID == "" {
-			return malformed("delta event: data.period.id is required when period is present")
+		per, err := period(d.Period)
+		if err != nil {
+			return err
 		}
-		in.Period = d.Period
+		in.Period = per
 	}
 	if d.Usage != nil {
 		in.Usage = d.Usage
@@ -230,11 +252,15 @@ func (e *Event) generic(data []byte, p probe, endpoint string) error {
 		e.CustomerID = id
 	}
 	if p.Period != nil {
-		var per engine.PeriodSection
-		if err := json.Unmarshal(p.Period, &per); err != nil {
+		var pb periodBody
+		if err := json.Unmarshal(p.Period, &pb); err != nil {
 			return malformed("data.period: %v", jsonReason(err))
 		}
-		in.Period = &per
+		per, err := period(&pb)
+		if err != nil {
+			return err
+		}
+		in.Period = per
 	}
 	if e.CustomerID != "" {
 		e.Stream = "customer:" + e.CustomerID
@@ -242,6 +268,16 @@ func (e *Event) generic(data []byte, p probe, endpoint string) error {
 		e.Stream = "endpoint:" + endpoint
 	}
 	return nil
+}
+
+func period(p *periodBody) (*engine.PeriodSection, error) {
+	if p.ID == "" {
+		return nil, malformed("data.period.id is required when period is present")
+	}
+	if p.NetDelta == nil {
+		return nil, malformed("data.period.netDelta is required when period is present")
+	}
+	return &engine.PeriodSection{ID: p.ID, NetDelta: *p.NetDelta}, nil
 }
 
 // BatchSeq is the number in a seed-000 batch id ("batch_42" → 42), or 0 when

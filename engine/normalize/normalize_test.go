@@ -70,7 +70,7 @@ func TestFixtures(t *testing.T) {
 			require.Equal(t, tc.stream, n.Stream)
 			require.Equal(t, ev.EventID, in.Event.ID)
 			require.Equal(t, "pacspace", in.Event.Endpoint)
-			require.Equal(t, "2026-04-10T12:00:01Z", in.Event.ReceivedAt)
+			require.Equal(t, "2026-04-10T12:00:01.000Z", in.Event.ReceivedAt)
 			if tc.check != nil {
 				tc.check(t, in)
 			}
@@ -98,6 +98,9 @@ func TestMalformed(t *testing.T) {
 		{"delta without customer", `{"event":"delta.verified","data":{"delta":{"referenceId":"r"}}}`, "customerId is required"},
 		{"amount not number", `{"event":"delta.verified","data":{"delta":{"customerId":"c","referenceId":"r","amount":"12"}}}`, "delta.amount must be a number"},
 		{"verified not bool", `{"event":"delta.verified","data":{"delta":{"customerId":"c","referenceId":"r"},"verification":{"verified":"yes"}}}`, "verification.verified must be a boolean"},
+		{"verification without verdict", `{"event":"delta.verified","data":{"delta":{"customerId":"c","referenceId":"r"},"verification":{"latencyMs":5}}}`, "verified is required"},
+		{"period without netDelta", `{"event":"delta.verified","data":{"delta":{"customerId":"c","referenceId":"r"},"period":{"id":"2026-04"}}}`, "netDelta is required"},
+		{"bad timestamp", `{"event":"test","timestamp":"yesterday","data":{}}`, "RFC 3339"},
 		{"proof without hash", `{"event":"delta.verified","data":{"delta":{"customerId":"c","referenceId":"r"},"proof":{}}}`, "proofHash is required"},
 		{"items not array", `{"event":"batch.verified","data":{"batchId":"batch_1","items":5}}`, "items must be an array"},
 		{"item without key", `{"event":"batch.verified","data":{"batchId":"batch_1","items":[{"bits":1}]}}`, "items[0].key is required"},

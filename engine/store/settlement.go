@@ -274,7 +274,7 @@ func (s *Store) LedgerRecord(ctx context.Context, referenceID string) (*engine.L
 		return nil, fmt.Errorf("ledger record %s: %w", referenceID, err)
 	}
 	if ts != 0 {
-		r.Time = fromMicros(ts).Format(time.RFC3339Nano)
+		r.Time = fromMicros(ts).Format(engine.TimeFormat)
 	}
 	return &r, nil
 }

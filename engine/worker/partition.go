@@ -281,7 +281,7 @@ func (p *partition) throttleState(scope string) engine.ThrottleState {
 	t := p.w.Throttle(scope)
 	ts := engine.ThrottleState{Active: t.Active, Reason: t.Reason}
 	if t.Active && !t.Since.IsZero() {
-		ts.Since = t.Since.UTC().Format(time.RFC3339Nano)
+		ts.Since = t.Since.UTC().Format(engine.TimeFormat)
 	}
 	return ts
 }
