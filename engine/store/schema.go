@@ -134,6 +134,23 @@ var migrations = []string{
 		value      TEXT    NOT NULL,
 		updated_at INTEGER NOT NULL
 	);`,
+	// Every delivery attempt, and the plugins' key-value store.
+	`CREATE TABLE delivery_attempts (
+		delivery_id TEXT    NOT NULL,
+		attempt     INTEGER NOT NULL,
+		started_at  INTEGER NOT NULL,
+		duration_us INTEGER NOT NULL,
+		result      TEXT    NOT NULL,
+		error       TEXT    NOT NULL,
+		PRIMARY KEY (delivery_id, attempt)
+	);
+	CREATE TABLE plugin_kv (
+		plugin     TEXT    NOT NULL,
+		kv_key     TEXT    NOT NULL,
+		value      BLOB    NOT NULL,
+		updated_at INTEGER NOT NULL,
+		PRIMARY KEY (plugin, kv_key)
+	);`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {
