@@ -20,8 +20,8 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/arbiter-dev/arbiter/engine"
-	"github.com/arbiter-dev/arbiter/engine/testing/require"
 	"github.com/arbiter-dev/arbiter/engine/pacspace"
+	"github.com/arbiter-dev/arbiter/engine/testing/require"
 )
 
 const e2eSecret = "whsec_e2e_0123456789abcdef"

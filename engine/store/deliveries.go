@@ -118,7 +118,7 @@ func (s *Store) ClaimDue(ctx context.Context, plugin string, now time.Time, leas
 // false when none is pending.
 func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var v sql.NullInt64
-	err := s.r.QueryRowContext(ctx, `SELECT MIN(next_attempt_at) FROM deliveries WHERE status = ?`,
+	err := s.readRow(ctx, `SELECT MIN(next_attempt_at) FROM deliveries WHERE status = ?`,
 		string(engine.DeliveryPending)).Scan(&v)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("next due delivery: %w", err)
@@ -177,14 +177,14 @@ type DeliveryAttempt struct {
 
 // Delivery reads one delivery with its attempts.
 func (s *Store) Delivery(ctx context.Context, id string) (Delivery, []DeliveryAttempt, error) {
-	d, err := scanDelivery(s.r.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.id = ?`, id))
+	d, err := scanDelivery(s.readRow(ctx, `SELECT `+deliveryColumns+` FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, nil, fmt.Errorf("delivery %s: %w", id, engine.ErrNotFound)
 	}
 	if err != nil {
 		return d, nil, fmt.Errorf("delivery %s: %w", id, err)
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT attempt, started_at, duration_us, result, error FROM delivery_attempts
+	rows, err := s.readRows(ctx, `SELECT attempt, started_at, duration_us, result, error FROM delivery_attempts
 		WHERE delivery_id = ? ORDER BY attempt`, id)
 	if err != nil {
 		return d, nil, fmt.Errorf("delivery %s: %w", id, err)
@@ -207,7 +207,7 @@ func (s *Store) Delivery(ctx context.Context, id string) (Delivery, []DeliveryAt
 
 // DeliveryCounts counts deliveries by plugin and status.
 func (s *Store) DeliveryCounts(ctx context.Context) (map[string]map[engine.DeliveryStatus]int64, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT plugin, status, COUNT(*) FROM deliveries GROUP BY plugin, status`)
+	rows, err := s.readRows(ctx, `SELECT plugin, status, COUNT(*) FROM deliveries GROUP BY plugin, status`)
 	if err != nil {
 		return nil, fmt.Errorf("delivery counts: %w", err)
 	}
@@ -239,7 +239,7 @@ func (s *Store) PluginKV() PluginKV { return PluginKV{s} }
 // Get reads a plugin's key.
 func (kv PluginKV) Get(ctx context.Context, plugin, key string) ([]byte, bool, error) {
 	var v []byte
-	err := kv.s.r.QueryRowContext(ctx, `SELECT value FROM plugin_kv WHERE plugin = ? AND kv_key = ?`, plugin, key).Scan(&v)
+	err := kv.s.readRow(ctx, `SELECT value FROM plugin_kv WHERE plugin = ? AND kv_key = ?`, plugin, key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
 	}

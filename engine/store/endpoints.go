@@ -46,7 +46,7 @@ const selectEndpoint = `SELECT name, secrets, allow_legacy, enabled, created_at 
 
 // Endpoint reads one endpoint by name.
 func (s *Store) Endpoint(ctx context.Context, name string) (engine.Endpoint, error) {
-	ep, err := scanEndpoint(s.r.QueryRowContext(ctx, selectEndpoint+` WHERE name = ?`, name))
+	ep, err := scanEndpoint(s.readRow(ctx, selectEndpoint+` WHERE name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return ep, fmt.Errorf("endpoint %s: %w", name, engine.ErrNotFound)
 	}
@@ -58,7 +58,7 @@ func (s *Store) Endpoint(ctx context.Context, name string) (engine.Endpoint, err
 
 // Endpoints lists every endpoint by name.
 func (s *Store) Endpoints(ctx context.Context) ([]engine.Endpoint, error) {
-	rows, err := s.r.QueryContext(ctx, selectEndpoint+` ORDER BY name`)
+	rows, err := s.readRows(ctx, selectEndpoint+` ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list endpoints: %w", err)
 	}
@@ -103,7 +103,7 @@ func scanEndpoint(row scanner) (engine.Endpoint, error) {
 // generated admin token; ok is false when unset.
 func (s *Store) Setting(ctx context.Context, name string) (string, bool, error) {
 	var v string
-	err := s.r.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, name).Scan(&v)
+	err := s.readRow(ctx, `SELECT value FROM settings WHERE name = ?`, name).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
 	}

@@ -115,7 +115,7 @@ func (s *Store) commitAppends(batch []*appendReq) error {
 // InboxStats counts stored and unprocessed events.
 func (s *Store) InboxStats(ctx context.Context) (engine.InboxStats, error) {
 	var st engine.InboxStats
-	err := s.r.QueryRowContext(ctx, `SELECT
+	err := s.readRow(ctx, `SELECT
 		(SELECT COUNT(*) FROM events),
 		(SELECT COUNT(*) FROM events WHERE status IN (?, ?))`,
 		string(engine.StatusReceived), string(engine.StatusHeld)).Scan(&st.Events, &st.Pending)
@@ -134,7 +134,7 @@ func (s *Store) Event(ctx context.Context, seq int64) (engine.Event, error) {
 		headers string
 		recv    int64
 	)
-	err := s.r.QueryRowContext(ctx, `SELECT seq, endpoint, event_id, digest, scheme, headers, body, received_at, status, error
+	err := s.readRow(ctx, `SELECT seq, endpoint, event_id, digest, scheme, headers, body, received_at, status, error
 		FROM events WHERE seq = ?`, seq).Scan(&ev.Seq, &ev.Endpoint, &ev.EventID, &ev.Digest, &scheme, &headers, &ev.Body, &recv, &status, &ev.Error)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ev, fmt.Errorf("event %d: %w", seq, engine.ErrNotFound)

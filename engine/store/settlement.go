@@ -141,7 +141,7 @@ func (s *Store) Apply(ctx context.Context, c *Changes) error {
 	if err != nil {
 		return fmt.Errorf("apply: begin: %w", err)
 	}
-	if err := applyTx(ctx, tx, c, micros(time.Now())); err != nil {
+	if err := s.applyTx(ctx, tx, c, micros(time.Now())); err != nil {
 		tx.Rollback()
 		return fmt.Errorf("apply: %w", err)
 	}
@@ -151,60 +151,78 @@ func (s *Store) Apply(ctx context.Context, c *Changes) error {
 	return nil
 }
 
-func applyTx(ctx context.Context, tx *sql.Tx, c *Changes, now int64) error {
+// applySQL are the statements Apply runs, prepared when the store opens:
+// Apply holds the one writer connection, so it cannot prepare then.
+const (
+	sqlOutcome = `UPDATE events SET status = ?, error = ?, event_type = ?, stream = ?, processed_at = ? WHERE seq = ?`
+	sqlChain   = `INSERT INTO chains (customer_id, head, length, updated_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (customer_id) DO UPDATE SET head = excluded.head, length = excluded.length, updated_at = excluded.updated_at`
+	sqlProof = `INSERT INTO proofs (customer_id, proof_hash, previous_hash, event_seq, verdict) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (customer_id, proof_hash) DO NOTHING`
+	sqlPeriod = `INSERT INTO period_totals (customer_id, period_id, total, deltas, updated_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (customer_id, period_id) DO UPDATE SET total = excluded.total, deltas = excluded.deltas, updated_at = excluded.updated_at`
+	sqlBatchStream = `INSERT INTO batch_streams (stream, last_seq, last_batch_id, updated_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (stream) DO UPDATE SET last_seq = excluded.last_seq, last_batch_id = excluded.last_batch_id, updated_at = excluded.updated_at`
+	sqlBatchSeen = `INSERT INTO batches (stream, seq, batch_id, event_seq) VALUES (?, ?, ?, ?) ON CONFLICT (stream, seq) DO NOTHING`
+	sqlItem      = `INSERT INTO items (item_key, bits, writes, updated_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (item_key) DO UPDATE SET bits = excluded.bits, writes = excluded.writes, updated_at = excluded.updated_at`
+	sqlUsage = `INSERT INTO usage_snapshots (scope, snapshot, updated_at) VALUES (?, ?, ?)
+			ON CONFLICT (scope) DO UPDATE SET snapshot = excluded.snapshot, updated_at = excluded.updated_at`
+	sqlThrottle = `INSERT INTO throttle (scope, active, since, reason, updated_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (scope) DO UPDATE SET active = excluded.active, since = excluded.since, reason = excluded.reason, updated_at = excluded.updated_at`
+	sqlDecision = `INSERT INTO decisions (event_seq, event_id, revision, input_digest, input, actions, eval_micros, error, decided_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (event_seq) DO UPDATE SET revision = excluded.revision, input_digest = excluded.input_digest,
+				input = excluded.input, actions = excluded.actions, eval_micros = excluded.eval_micros,
+				error = excluded.error, decided_at = excluded.decided_at`
+	sqlDelivery = `INSERT INTO deliveries (id, event_seq, event_id, plugin, action_index, action_type, action, idempotency_key,
+				status, attempts, last_error, next_attempt_at, created_at, delivered_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, '', ?, ?, 0, ?)
+			ON CONFLICT (idempotency_key) DO NOTHING`
+)
+
+var applySQL = []string{sqlOutcome, sqlChain, sqlProof, sqlPeriod, sqlBatchStream, sqlBatchSeen, sqlItem, sqlUsage, sqlThrottle, sqlDecision, sqlDelivery}
+
+func (s *Store) applyTx(ctx context.Context, tx *sql.Tx, c *Changes, now int64) error {
 	type batchExec struct {
 		sql  string
 		n    int
 		args func(i int) []any
 	}
 	execs := []batchExec{
-		{`UPDATE events SET status = ?, error = ?, event_type = ?, stream = ?, processed_at = ? WHERE seq = ?`,
+		{sqlOutcome,
 			len(c.Outcomes), func(i int) []any {
 				o := c.Outcomes[i]
 				return []any{string(o.Status), o.Error, o.Type, o.Stream, now, o.Seq}
 			}},
-		{`INSERT INTO chains (customer_id, head, length, updated_at) VALUES (?, ?, ?, ?)
-			ON CONFLICT (customer_id) DO UPDATE SET head = excluded.head, length = excluded.length, updated_at = excluded.updated_at`,
+		{sqlChain,
 			len(c.Chains), func(i int) []any { h := c.Chains[i]; return []any{h.Customer, h.Head, h.Length, now} }},
-		{`INSERT INTO proofs (customer_id, proof_hash, previous_hash, event_seq, verdict) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (customer_id, proof_hash) DO NOTHING`,
+		{sqlProof,
 			len(c.Proofs), func(i int) []any {
 				p := c.Proofs[i]
 				return []any{p.Customer, p.Hash, p.Previous, p.EventSeq, p.Verdict}
 			}},
-		{`INSERT INTO period_totals (customer_id, period_id, total, deltas, updated_at) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (customer_id, period_id) DO UPDATE SET total = excluded.total, deltas = excluded.deltas, updated_at = excluded.updated_at`,
+		{sqlPeriod,
 			len(c.Periods), func(i int) []any { p := c.Periods[i]; return []any{p.Customer, p.Period, p.Total, p.Deltas, now} }},
-		{`INSERT INTO batch_streams (stream, last_seq, last_batch_id, updated_at) VALUES (?, ?, ?, ?)
-			ON CONFLICT (stream) DO UPDATE SET last_seq = excluded.last_seq, last_batch_id = excluded.last_batch_id, updated_at = excluded.updated_at`,
+		{sqlBatchStream,
 			len(c.BatchStreams), func(i int) []any { b := c.BatchStreams[i]; return []any{b.Stream, b.LastSeq, b.LastBatchID, now} }},
-		{`INSERT INTO batches (stream, seq, batch_id, event_seq) VALUES (?, ?, ?, ?) ON CONFLICT (stream, seq) DO NOTHING`,
+		{sqlBatchSeen,
 			len(c.Batches), func(i int) []any { b := c.Batches[i]; return []any{b.Stream, b.Seq, b.BatchID, b.EventSeq} }},
-		{`INSERT INTO items (item_key, bits, writes, updated_at) VALUES (?, ?, ?, ?)
-			ON CONFLICT (item_key) DO UPDATE SET bits = excluded.bits, writes = excluded.writes, updated_at = excluded.updated_at`,
+		{sqlItem,
 			len(c.Items), func(i int) []any { it := c.Items[i]; return []any{it.Key, it.Bits, it.Writes, now} }},
-		{`INSERT INTO usage_snapshots (scope, snapshot, updated_at) VALUES (?, ?, ?)
-			ON CONFLICT (scope) DO UPDATE SET snapshot = excluded.snapshot, updated_at = excluded.updated_at`,
+		{sqlUsage,
 			len(c.Usage), func(i int) []any { u := c.Usage[i]; return []any{u.Scope, string(u.Snapshot), now} }},
-		{`INSERT INTO throttle (scope, active, since, reason, updated_at) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (scope) DO UPDATE SET active = excluded.active, since = excluded.since, reason = excluded.reason, updated_at = excluded.updated_at`,
+		{sqlThrottle,
 			len(c.Throttles), func(i int) []any {
 				t := c.Throttles[i]
 				return []any{t.Scope, t.Active, micros(t.Since), t.Reason, now}
 			}},
-		{`INSERT INTO decisions (event_seq, event_id, revision, input_digest, input, actions, eval_micros, error, decided_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (event_seq) DO UPDATE SET revision = excluded.revision, input_digest = excluded.input_digest,
-				input = excluded.input, actions = excluded.actions, eval_micros = excluded.eval_micros,
-				error = excluded.error, decided_at = excluded.decided_at`,
+		{sqlDecision,
 			len(c.Decisions), func(i int) []any {
 				d := c.Decisions[i]
 				return []any{d.EventSeq, d.EventID, d.Revision, d.InputDigest, string(d.Input), string(d.Actions), d.Eval.Microseconds(), d.Error, now}
 			}},
-		{`INSERT INTO deliveries (id, event_seq, event_id, plugin, action_index, action_type, action, idempotency_key,
-				status, attempts, last_error, next_attempt_at, created_at, delivered_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, '', ?, ?, 0, ?)
-			ON CONFLICT (idempotency_key) DO NOTHING`,
+		{sqlDelivery,
 			len(c.Deliveries), func(i int) []any {
 				d := c.Deliveries[i]
 				return []any{d.ID, d.EventSeq, d.EventID, d.Plugin, d.ActionIndex, d.ActionType, string(d.Action), d.IdempotencyKey,
@@ -215,17 +233,18 @@ func applyTx(ctx context.Context, tx *sql.Tx, c *Changes, now int64) error {
 		if e.n == 0 {
 			continue
 		}
-		stmt, err := tx.PrepareContext(ctx, e.sql)
-		if err != nil {
+		var err error
+		var stmt *sql.Stmt
+		if prep, ok := s.stmts.Load("w\x00" + e.sql); ok {
+			stmt = tx.StmtContext(ctx, prep.(*sql.Stmt))
+		} else if stmt, err = tx.PrepareContext(ctx, e.sql); err != nil {
 			return err
 		}
 		for i := range e.n {
 			if _, err := stmt.ExecContext(ctx, e.args(i)...); err != nil {
-				stmt.Close()
 				return err
 			}
 		}
-		stmt.Close()
 	}
 	return nil
 }
@@ -233,7 +252,7 @@ func applyTx(ctx context.Context, tx *sql.Tx, c *Changes, now int64) error {
 // Pending lists events not yet processed (received or held) after seq, in
 // inbox order.
 func (s *Store) Pending(ctx context.Context, afterSeq int64, limit int) ([]engine.Event, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT seq, endpoint, event_id, digest, scheme, body, received_at, status
+	rows, err := s.readRows(ctx, `SELECT seq, endpoint, event_id, digest, scheme, body, received_at, status
 		FROM events WHERE status IN (?, ?) AND seq > ? ORDER BY seq LIMIT ?`,
 		string(engine.StatusReceived), string(engine.StatusHeld), afterSeq, limit)
 	if err != nil {
@@ -265,7 +284,7 @@ func (s *Store) LedgerRecord(ctx context.Context, referenceID string) (*engine.L
 		r  engine.LedgerRecord
 		ts int64
 	)
-	err := s.r.QueryRowContext(ctx, `SELECT reference_id, customer_id, amount, period_id, time FROM ledger WHERE reference_id = ?`,
+	err := s.readRow(ctx, `SELECT reference_id, customer_id, amount, period_id, time FROM ledger WHERE reference_id = ?`,
 		referenceID).Scan(&r.ReferenceID, &r.CustomerID, &r.Amount, &r.PeriodID, &ts)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -318,7 +337,7 @@ func (s *Store) PutLedgerRecords(ctx context.Context, recs []engine.LedgerRecord
 // Chain reads a customer's chain head; ok is false for an unknown customer.
 func (s *Store) Chain(ctx context.Context, customer string) (ChainHead, bool, error) {
 	h := ChainHead{Customer: customer}
-	err := s.r.QueryRowContext(ctx, `SELECT head, length FROM chains WHERE customer_id = ?`, customer).Scan(&h.Head, &h.Length)
+	err := s.readRow(ctx, `SELECT head, length FROM chains WHERE customer_id = ?`, customer).Scan(&h.Head, &h.Length)
 	if errors.Is(err, sql.ErrNoRows) {
 		return h, false, nil
 	}
@@ -331,7 +350,7 @@ func (s *Store) Chain(ctx context.Context, customer string) (ChainHead, bool, er
 // Proof reads one stored proof; ok is false when the hash is unknown.
 func (s *Store) Proof(ctx context.Context, customer, hash string) (Proof, bool, error) {
 	p := Proof{Customer: customer, Hash: hash}
-	err := s.r.QueryRowContext(ctx, `SELECT previous_hash, event_seq, verdict FROM proofs WHERE customer_id = ? AND proof_hash = ?`,
+	err := s.readRow(ctx, `SELECT previous_hash, event_seq, verdict FROM proofs WHERE customer_id = ? AND proof_hash = ?`,
 		customer, hash).Scan(&p.Previous, &p.EventSeq, &p.Verdict)
 	if errors.Is(err, sql.ErrNoRows) {
 		return p, false, nil
@@ -345,7 +364,7 @@ func (s *Store) Proof(ctx context.Context, customer, hash string) (Proof, bool, 
 // PeriodTotal reads our total for a customer's period (zero when new).
 func (s *Store) PeriodTotal(ctx context.Context, customer, period string) (PeriodTotal, error) {
 	p := PeriodTotal{Customer: customer, Period: period}
-	err := s.r.QueryRowContext(ctx, `SELECT total, deltas FROM period_totals WHERE customer_id = ? AND period_id = ?`,
+	err := s.readRow(ctx, `SELECT total, deltas FROM period_totals WHERE customer_id = ? AND period_id = ?`,
 		customer, period).Scan(&p.Total, &p.Deltas)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return p, fmt.Errorf("period total %s/%s: %w", customer, period, err)
@@ -356,7 +375,7 @@ func (s *Store) PeriodTotal(ctx context.Context, customer, period string) (Perio
 // BatchStream reads a batch stream's position; ok is false when new.
 func (s *Store) BatchStream(ctx context.Context, stream string) (BatchStream, bool, error) {
 	b := BatchStream{Stream: stream}
-	err := s.r.QueryRowContext(ctx, `SELECT last_seq, last_batch_id FROM batch_streams WHERE stream = ?`, stream).Scan(&b.LastSeq, &b.LastBatchID)
+	err := s.readRow(ctx, `SELECT last_seq, last_batch_id FROM batch_streams WHERE stream = ?`, stream).Scan(&b.LastSeq, &b.LastBatchID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return b, false, nil
 	}
@@ -369,7 +388,7 @@ func (s *Store) BatchStream(ctx context.Context, stream string) (BatchStream, bo
 // BatchApplied reports whether batch seq of stream was applied before.
 func (s *Store) BatchApplied(ctx context.Context, stream string, seq int64) (bool, error) {
 	var one int
-	err := s.r.QueryRowContext(ctx, `SELECT 1 FROM batches WHERE stream = ? AND seq = ?`, stream, seq).Scan(&one)
+	err := s.readRow(ctx, `SELECT 1 FROM batches WHERE stream = ? AND seq = ?`, stream, seq).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -382,7 +401,7 @@ func (s *Store) BatchApplied(ctx context.Context, stream string, seq int64) (boo
 // Item reads the local ledger total of key (zero when new).
 func (s *Store) Item(ctx context.Context, key string) (Item, bool, error) {
 	it := Item{Key: key}
-	err := s.r.QueryRowContext(ctx, `SELECT bits, writes FROM items WHERE item_key = ?`, key).Scan(&it.Bits, &it.Writes)
+	err := s.readRow(ctx, `SELECT bits, writes FROM items WHERE item_key = ?`, key).Scan(&it.Bits, &it.Writes)
 	if errors.Is(err, sql.ErrNoRows) {
 		return it, false, nil
 	}
@@ -394,7 +413,7 @@ func (s *Store) Item(ctx context.Context, key string) (Item, bool, error) {
 
 // Throttles reads every throttle scope.
 func (s *Store) Throttles(ctx context.Context) ([]Throttle, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT scope, active, since, reason FROM throttle ORDER BY scope`)
+	rows, err := s.readRows(ctx, `SELECT scope, active, since, reason FROM throttle ORDER BY scope`)
 	if err != nil {
 		return nil, fmt.Errorf("throttles: %w", err)
 	}
@@ -424,12 +443,12 @@ type SettlementStats struct {
 // SettlementStats reads the figures behind /health.
 func (s *Store) SettlementStats(ctx context.Context) (SettlementStats, error) {
 	var st SettlementStats
-	if err := s.r.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM items), (SELECT COALESCE(SUM(length), 0) FROM chains)`).
+	if err := s.readRow(ctx, `SELECT (SELECT COUNT(*) FROM items), (SELECT COALESCE(SUM(length), 0) FROM chains)`).
 		Scan(&st.LedgerSize, &st.ProofChainLength); err != nil {
 		return st, fmt.Errorf("settlement stats: %w", err)
 	}
 	var p Proof
-	err := s.r.QueryRowContext(ctx, `SELECT customer_id, proof_hash, previous_hash, event_seq, verdict FROM proofs
+	err := s.readRow(ctx, `SELECT customer_id, proof_hash, previous_hash, event_seq, verdict FROM proofs
 		ORDER BY event_seq DESC LIMIT 1`).Scan(&p.Customer, &p.Hash, &p.Previous, &p.EventSeq, &p.Verdict)
 	switch {
 	case err == nil:
@@ -457,7 +476,7 @@ type DecisionRecord struct {
 
 // Decisions lists decisions after seq in inbox order.
 func (s *Store) Decisions(ctx context.Context, afterSeq int64, limit int) ([]DecisionRecord, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT d.event_seq, d.event_id, e.event_type, e.status, d.revision, d.input_digest,
+	rows, err := s.readRows(ctx, `SELECT d.event_seq, d.event_id, e.event_type, e.status, d.revision, d.input_digest,
 			d.input, d.actions, d.eval_micros, d.error, d.decided_at
 		FROM decisions d JOIN events e ON e.seq = d.event_seq
 		WHERE d.event_seq > ? ORDER BY d.event_seq LIMIT ?`, afterSeq, limit)
@@ -486,7 +505,7 @@ func (s *Store) Decisions(ctx context.Context, afterSeq int64, limit int) ([]Dec
 
 // EventCounts counts inbox events by status.
 func (s *Store) EventCounts(ctx context.Context) (map[engine.EventStatus]int64, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT status, COUNT(*) FROM events GROUP BY status`)
+	rows, err := s.readRows(ctx, `SELECT status, COUNT(*) FROM events GROUP BY status`)
 	if err != nil {
 		return nil, fmt.Errorf("event counts: %w", err)
 	}

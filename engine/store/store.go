@@ -52,6 +52,7 @@ type Store struct {
 	log hclog.Logger
 
 	insertEvent *sql.Stmt
+	stmts       sync.Map // SQL text → *sql.Stmt
 
 	maxBatch int
 	sync     string
@@ -117,6 +118,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.closeDBs()
 		return nil, fmt.Errorf("open store: prepare: %w", err)
 	}
+	for _, q := range applySQL {
+		if _, err := s.prepared(ctx, w, q); err != nil {
+			s.closeDBs()
+			return nil, fmt.Errorf("open store: prepare: %w", err)
+		}
+	}
 	go s.writeLoop()
 	return s, nil
 }
@@ -150,7 +157,7 @@ func sqliteDSNs(cfg Config) (writer, reader string, err error) {
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
 	var one int
-	if err := s.r.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+	if err := s.readRow(ctx, "SELECT 1").Scan(&one); err != nil {
 		return fmt.Errorf("ping store: %w", err)
 	}
 	return nil
@@ -172,6 +179,7 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) closeDBs() error {
+	s.closeStmts()
 	var errs []error
 	if s.insertEvent != nil {
 		errs = append(errs, s.insertEvent.Close())

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -304,4 +305,68 @@ func noAlerts(t *testing.T, as []alert) {
 	if len(as) > 0 {
 		t.Fatalf("expected no actions, got %d, first: %+v", len(as), as[:min(5, len(as))])
 	}
+}
+
+// BenchmarkPipeline measures events per second from inbox to committed
+// decision with state updates: b.N delta events of 64 customers, each with
+// its ledger record, are appended first, then processed by the real worker
+// with the default policies.
+func BenchmarkPipeline(b *testing.B) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Config{Path: filepath.Join(b.TempDir(), "arbiter.db")})
+	require.NoError(b, err)
+	defer st.Close()
+	pe, err := policy.New(ctx, policy.Config{Source: policy.Source{Dir: "../../policies"}})
+	require.NoError(b, err)
+	const customers = 64
+	per := b.N/customers + 1
+	var recs []engine.LedgerRecord
+	var bodies [][]byte
+	chains := make([][]delta, customers)
+	for c := range customers {
+		chains[c] = chain(fmt.Sprintf("cus_%d", c), per)
+		recs = append(recs, ledger(chains[c])...)
+	}
+	for i := range per {
+		for c := range customers {
+			if len(bodies) < b.N {
+				bodies = append(bodies, chains[c][i].body(0))
+			}
+		}
+	}
+	require.NoError(b, st.PutLedgerRecords(ctx, recs))
+	var wg sync.WaitGroup
+	for w := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(bodies); i += 32 {
+				sum := sha256.Sum256(bodies[i])
+				if _, err := st.Append(ctx, &engine.Event{Endpoint: "pacspace", EventID: fmt.Sprint("evt_", i),
+					Digest: hex.EncodeToString(sum[:]), Scheme: engine.SchemeV1, Body: bodies[i], ReceivedAt: time.Now()}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	w := worker.New(worker.Config{Poll: 5 * time.Millisecond}, st, pe)
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	b.ResetTimer()
+	start := time.Now()
+	go func() { done <- w.Run(rctx) }()
+	for {
+		s, err := st.InboxStats(ctx)
+		require.NoError(b, err)
+		if s.Pending == 0 {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+	cancel()
+	require.NoError(b, <-done)
 }

@@ -1,0 +1,229 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/arbiter-dev/arbiter/engine"
+	"github.com/arbiter-dev/arbiter/engine/policy"
+	"github.com/arbiter-dev/arbiter/policies"
+)
+
+const defaultPolicyDir = "policies"
+
+type policyOptions struct {
+	dir          string
+	dataOverride string
+}
+
+func newPolicyCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "policy",
+		Short: "Test policies and evaluate input documents against them",
+		Long: `Work with a policy set: Rego modules, their _test.rego tests and data.json.
+
+Both subcommands load the set exactly as the agent does on a hot reload: it
+must compile, a rule must define data.arbiter.decision, and every test must
+pass. Without --dir, ./policies is used if it exists, else the default set
+built into the binary.`,
+	}
+	cmd.AddCommand(newPolicyTestCmd(), newPolicyEvalCmd())
+	return cmd
+}
+
+func addPolicyFlags(cmd *cobra.Command, o *policyOptions) {
+	f := cmd.Flags()
+	f.StringVar(&o.dir, "dir", defaultPolicyDir, "policy directory")
+	f.StringVar(&o.dataOverride, "data-override", "", "JSON file deep-merged over the data files, as policy.data in the agent's config")
+}
+
+func newPolicyTestCmd() *cobra.Command {
+	var o policyOptions
+	cmd := &cobra.Command{
+		Use:   "test",
+		Short: "Run the reload gate: compile the policy set and run its tests",
+		Long: `Compile the policy set and run its _test.rego tests in process, the gate a
+set must pass before the agent makes it active. Prints each test's outcome
+and a summary; exits with status 1 if the set does not compile or a test
+fails.
+
+Tests run against the data files alone, as they pin the default thresholds;
+--data-override is checked (every key it sets must exist in the data files)
+and changes the revision, as it would in the agent.`,
+		Example: `  arbiter policy test
+  arbiter policy test --dir ./my-policies --data-override overrides.json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			src, err := policySource(cmd, o)
+			if err != nil {
+				return err
+			}
+			set, err := policy.Load(cmd.Context(), src)
+			out := cmd.OutOrStdout()
+			if ge, ok := errors.AsType[*policy.GateError](err); ok {
+				printTestReport(out, ge.Tests)
+				return exitError{code: 1}
+			}
+			if err != nil {
+				return err
+			}
+			printTestReport(out, set.Tests())
+			fmt.Fprintf(out, "revision %s: %d files\n", policy.ShortRevision(set.Revision()), len(set.Files()))
+			return nil
+		},
+	}
+	addPolicyFlags(cmd, &o)
+	return cmd
+}
+
+func printTestReport(w io.Writer, rep policy.TestReport) {
+	for _, r := range rep.Results {
+		fmt.Fprintf(w, "%-5s %s:%d  %s (%s)\n", strings.ToUpper(r.Outcome), r.File, r.Row, r.Name, r.Duration.Round(time.Microsecond))
+		if r.Message != "" {
+			fmt.Fprintf(w, "      %s\n", r.Message)
+		}
+		if r.Outcome != policy.OutcomePass && r.Output != "" {
+			for line := range strings.SplitSeq(strings.TrimRight(r.Output, "\n"), "\n") {
+				fmt.Fprintf(w, "      | %s\n", line)
+			}
+		}
+	}
+	fmt.Fprintln(w, strings.Repeat("-", 72))
+	total := rep.Total()
+	fmt.Fprintf(w, "PASS: %d/%d", rep.Passed, total)
+	if rep.Failed > 0 {
+		fmt.Fprintf(w, "  FAIL: %d/%d", rep.Failed, total)
+	}
+	if rep.Skipped > 0 {
+		fmt.Fprintf(w, "  SKIPPED: %d/%d", rep.Skipped, total)
+	}
+	fmt.Fprintf(w, "  (%s)\n", rep.Duration.Round(time.Millisecond))
+}
+
+func newPolicyEvalCmd() *cobra.Command {
+	var o policyOptions
+	var input string
+	cmd := &cobra.Command{
+		Use:   "eval --input FILE",
+		Short: "Decide one input document and print the decision; executes nothing",
+		Long: `Evaluate data.arbiter.decision for one input document (a JSON object with
+"version": "` + engine.InputVersion + `", as in testdata/inputs) and print the
+input and the decision as indented JSON. No action is carried out. --input -
+reads standard input.`,
+		Example: `  arbiter policy eval --input testdata/inputs/delta.failed.input.json`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if input == "" {
+				return errors.New("policy eval: --input is required")
+			}
+			in, err := readInputDocument(input, cmd.InOrStdin())
+			if err != nil {
+				return fmt.Errorf("policy eval: %w", err)
+			}
+			src, err := policySource(cmd, o)
+			if err != nil {
+				return err
+			}
+			set, err := policy.Load(cmd.Context(), src)
+			if err != nil {
+				return err
+			}
+			d, err := set.Decide(cmd.Context(), in)
+			if err != nil {
+				return err
+			}
+			return writeEval(cmd.OutOrStdout(), in, d)
+		},
+	}
+	cmd.Flags().StringVar(&input, "input", "", "input document file, or - for standard input")
+	addPolicyFlags(cmd, &o)
+	return cmd
+}
+
+// readInputDocument reads an input document, refusing anything else: a
+// raw webhook body must be normalized first, and a field the document type
+// does not know is a typo that would silently vanish.
+func readInputDocument(name string, stdin io.Reader) (*engine.Input, error) {
+	var b []byte
+	var err error
+	if name == "-" {
+		b, err = io.ReadAll(stdin)
+	} else {
+		b, err = os.ReadFile(name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var head struct {
+		Version *string `json:"version"`
+	}
+	if err := json.Unmarshal(b, &head); err != nil {
+		return nil, fmt.Errorf("%s: not a JSON object: %w", name, err)
+	}
+	switch {
+	case head.Version == nil:
+		return nil, fmt.Errorf("%s has no \"version\": %q: raw webhook bodies need the normalizer (engine/normalize), not wired yet", name, engine.InputVersion)
+	case *head.Version != engine.InputVersion:
+		return nil, fmt.Errorf("%s: input version %q, want %q", name, *head.Version, engine.InputVersion)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var in engine.Input
+	if err := dec.Decode(&in); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return &in, nil
+}
+
+func writeEval(w io.Writer, in *engine.Input, d policy.Decision) error {
+	actions := make([]json.RawMessage, len(d.Actions))
+	for i, a := range d.Actions {
+		actions[i] = a.Raw
+	}
+	type decision struct {
+		Revision string            `json:"revision"`
+		Actions  []json.RawMessage `json:"actions"`
+	}
+	out := struct {
+		Input    *engine.Input `json:"input"`
+		Decision decision      `json:"decision"`
+	}{in, decision{d.Revision, actions}}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(out)
+}
+
+// policySource is --dir, or without it ./policies if present, else the
+// default set built into the binary; with --data-override's overrides.
+func policySource(cmd *cobra.Command, o policyOptions) (policy.Source, error) {
+	var src policy.Source
+	if o.dataOverride != "" {
+		b, err := os.ReadFile(o.dataOverride)
+		if err != nil {
+			return src, fmt.Errorf("policy: --data-override: %w", err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		if err := dec.Decode(&src.DataOverrides); err != nil {
+			return src, fmt.Errorf("policy: --data-override %s: want a JSON object: %w", o.dataOverride, err)
+		}
+	}
+	if !cmd.Flags().Changed("dir") {
+		if _, err := os.Stat(o.dir); errors.Is(err, os.ErrNotExist) {
+			fmt.Fprintf(cmd.ErrOrStderr(), "no ./%s directory: using the default policies built into arbiter\n", o.dir)
+			src.FS = policies.FS
+			return src, nil
+		}
+	}
+	src.Dir = o.dir
+	return src, nil
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# build.sh OUTDIR — build every plugin to WebAssembly.
+#
+#   OUTDIR/<name>.wasm           the bundled plugins, plugins/*/ (not sdk)
+#   OUTDIR/examples/<name>.wasm  the example plugins, examples/plugins/*/
+#   OUTDIR/testdata/<name>.wasm  the hostile test guests, testdata/plugins/*/
+#
+# Go plugins are WASI reactors: GOOS=wasip1 GOARCH=wasm -buildmode=c-shared.
+# Hand-written .wat guests are reassembled when wat2wasm (wabt) is installed;
+# otherwise their checked-in .wasm is copied. Builds run in parallel, one per
+# CPU. Called by `make plugins`.
+set -euo pipefail
+
+if [[ $# -ne 1 ]]; then
+	echo "usage: $0 OUTDIR" >&2
+	exit 2
+fi
+root=$(cd "$(dirname "$0")/.." && pwd)
+mkdir -p "$1"
+out=$(cd "$1" && pwd)
+mkdir -p "$out/examples" "$out/testdata"
+cd "$root"
+
+jobs=()
+for dir in plugins/*/ examples/plugins/*/ testdata/plugins/*/; do
+	dir=${dir%/}
+	name=$(basename "$dir")
+	[[ $name == sdk ]] && continue
+	case $dir in
+	plugins/*) dest=$out/$name.wasm ;;
+	examples/*) dest=$out/examples/$name.wasm ;;
+	testdata/*) dest=$out/testdata/$name.wasm ;;
+	esac
+	if compgen -G "$dir/*.go" >/dev/null; then
+		jobs+=("$dir $dest")
+	elif [[ -f $dir/$name.wat ]]; then
+		if command -v wat2wasm >/dev/null; then
+			wat2wasm "$dir/$name.wat" -o "$dir/$name.wasm"
+		fi
+		cp "$dir/$name.wasm" "$dest"
+		echo "$dest"
+	fi
+done
+
+printf '%s\n' "${jobs[@]}" | xargs -P "$(nproc 2>/dev/null || echo 2)" -L 1 sh -c '
+	GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 go build -buildmode=c-shared -trimpath -o "$1" "./$0" && echo "$1"
+'
