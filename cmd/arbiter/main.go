@@ -44,6 +44,7 @@ func newRootCmd() *cobra.Command {
 		newServeCmd(),
 		newEmitCmd(),
 		newLoadCmd(),
+		newPolicyCmd(),
 	)
 	return root
 }
