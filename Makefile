@@ -9,7 +9,11 @@ COUNT   ?= 1
 
 .PHONY: run build plugins test test-go test-policies bench bench-load lint fmt check clean
 
-build:
+# The bundled plugins are compiled to Wasm and embedded into the binary.
+plugins:
+	plugins/build.sh plugins/bundled bundled >/dev/null
+
+build: plugins
 	$(GO) build -o $(BIN) ./cmd/arbiter
 
 run: build
@@ -17,7 +21,7 @@ run: build
 
 test: test-go test-policies
 
-test-go:
+test-go: plugins
 	$(GO) test -count=1 $(PKGS)
 
 test-policies:
@@ -30,7 +34,7 @@ bench:
 # Load test over loopback: the seed Express agent and arbiter serve, measured
 # in one run with the same load generator (needs npm for express).
 bench-load: build
-	examples/seed-agent/bench.sh
+	ARBITER=$(BIN) examples/seed-agent/bench.sh
 
 lint:
 	$(GO) vet $(PKGS)
@@ -44,4 +48,4 @@ fmt:
 check: lint test
 
 clean:
-	rm -rf bin
+	rm -rf bin plugins/bundled/*.wasm testdata/plugins/.build

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# build.sh OUTDIR — build every plugin to WebAssembly.
+# build.sh OUTDIR [bundled] — build every plugin to WebAssembly; with
+# "bundled", only the bundled plugins (what `make plugins` embeds).
 #
 #   OUTDIR/<name>.wasm           the bundled plugins, plugins/*/ (not sdk)
 #   OUTDIR/examples/<name>.wasm  the example plugins, examples/plugins/*/
@@ -11,21 +12,26 @@
 # CPU. Called by `make plugins`.
 set -euo pipefail
 
-if [[ $# -ne 1 ]]; then
-	echo "usage: $0 OUTDIR" >&2
+if [[ $# -lt 1 || $# -gt 2 || ( $# -eq 2 && $2 != bundled ) ]]; then
+	echo "usage: $0 OUTDIR [bundled]" >&2
 	exit 2
 fi
 root=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$1"
 out=$(cd "$1" && pwd)
-mkdir -p "$out/examples" "$out/testdata"
 cd "$root"
+dirs=(plugins/*/ examples/plugins/*/ testdata/plugins/*/)
+if [[ ${2:-} == bundled ]]; then
+	dirs=(plugins/*/)
+else
+	mkdir -p "$out/examples" "$out/testdata"
+fi
 
 jobs=()
-for dir in plugins/*/ examples/plugins/*/ testdata/plugins/*/; do
+for dir in "${dirs[@]}"; do
 	dir=${dir%/}
 	name=$(basename "$dir")
-	[[ $name == sdk ]] && continue
+	[[ $name == sdk || $name == bundled ]] && continue
 	case $dir in
 	plugins/*) dest=$out/$name.wasm ;;
 	examples/*) dest=$out/examples/$name.wasm ;;

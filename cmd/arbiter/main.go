@@ -45,6 +45,7 @@ func newRootCmd() *cobra.Command {
 		newEmitCmd(),
 		newLoadCmd(),
 		newPolicyCmd(),
+		newPluginCmd(),
 	)
 	return root
 }

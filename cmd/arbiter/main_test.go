@@ -28,6 +28,12 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	arbiterBin = filepath.Join(dir, "arbiter")
+	// The default configuration runs the bundled console plugin, so build
+	// the bundled plugins first, as `make build` does.
+	if out, err := exec.Command("bash", "../../plugins/build.sh", "../../plugins/bundled", "bundled").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build plugins: %v\n%s", err, out)
+		os.Exit(1)
+	}
 	out, err := exec.Command("go", "build", "-o", arbiterBin, ".").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "build arbiter: %v\n%s", err, out)

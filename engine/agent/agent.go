@@ -1,6 +1,7 @@
 // Package agent assembles a running Arbiter from its configuration: the
-// store, the webhook receiver, the policy engine, the worker and the HTTP
-// surface (health, readiness, metrics, admin API). It owns startup order and
+// store, the webhook receiver, the policy engine, the worker, the plugin host
+// and dispatcher, and the HTTP surface (health, readiness, metrics, admin
+// API). It owns startup order and
 // graceful shutdown.
 package agent
 
@@ -27,9 +28,11 @@ import (
 	"github.com/arbiter-dev/arbiter/engine"
 	"github.com/arbiter-dev/arbiter/engine/admin"
 	"github.com/arbiter-dev/arbiter/engine/config"
+	"github.com/arbiter-dev/arbiter/engine/dispatch"
 	"github.com/arbiter-dev/arbiter/engine/policy"
 	"github.com/arbiter-dev/arbiter/engine/receiver"
 	"github.com/arbiter-dev/arbiter/engine/store"
+	"github.com/arbiter-dev/arbiter/engine/wasmhost"
 	"github.com/arbiter-dev/arbiter/engine/worker"
 	"github.com/arbiter-dev/arbiter/policies"
 )
@@ -42,6 +45,8 @@ type Agent struct {
 	endpoints *receiver.Endpoints
 	policies  *policy.Engine
 	worker    *worker.Worker
+	host      *wasmhost.Host
+	dispatch  *dispatch.Dispatcher
 	registry  *prometheus.Registry
 	servers   []*http.Server
 	listeners []net.Listener
@@ -98,12 +103,25 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *Agent, err er
 	if a.policies, err = policy.New(ctx, policy.Config{Source: src, Logger: log, Registerer: a.registry}); err != nil {
 		return nil, err
 	}
+	if a.host, err = a.loadPlugins(ctx); err != nil {
+		return nil, err
+	}
+	a.dispatch = dispatch.New(dispatch.Config{
+		MaxAttempts: cfg.Dispatch.MaxAttempts,
+		BaseDelay:   cfg.Dispatch.BaseDelay,
+		MaxDelay:    cfg.Dispatch.MaxDelay,
+		Concurrency: cfg.Dispatch.Concurrency,
+		Plugins:     pluginNames(cfg.Plugins),
+		Logger:      log.Named("dispatch"),
+		Registerer:  a.registry,
+	}, st, a.host)
 	a.worker = worker.New(worker.Config{
 		Partitions: cfg.Worker.Partitions,
 		BatchSize:  cfg.Worker.BatchSize,
 		Grace:      cfg.Worker.Grace,
 		Logger:     log.Named("worker"),
 		Registerer: a.registry,
+		Committed:  a.dispatch.Notify,
 	}, st, a.policies)
 	tokens, err := a.adminTokens(ctx, opts.Announce)
 	if err != nil {
@@ -192,6 +210,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	workerCtx, stopWorker := context.WithCancel(context.Background())
 	workerDone := make(chan error, 1)
 	go func() { workerDone <- a.worker.Run(workerCtx) }()
+	dispatchCtx, stopDispatch := context.WithCancel(context.Background())
+	dispatchDone := make(chan error, 1)
+	go func() { dispatchDone <- a.dispatch.Run(dispatchCtx) }()
 	if a.cfg.Policy.Dir != "" {
 		go func() {
 			if err := a.policies.Watch(ctx); err != nil && ctx.Err() == nil {
@@ -234,6 +255,8 @@ loop:
 	if err := <-workerDone; err != nil {
 		errs = append(errs, err)
 	}
+	stopDispatch() // deliveries in flight finish and are recorded
+	errs = append(errs, <-dispatchDone, a.host.Close(sctx))
 	errs = append(errs, runErr, a.store.Close())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("run: %w", err)
@@ -245,6 +268,9 @@ loop:
 func (a *Agent) close() {
 	for _, l := range a.listeners {
 		l.Close()
+	}
+	if a.host != nil {
+		a.host.Close(context.Background())
 	}
 	a.store.Close()
 }

@@ -46,6 +46,43 @@ type Config struct {
 	Policy    Policy              `koanf:"policy"`
 	Worker    Worker              `koanf:"worker"`
 	Admin     Admin               `koanf:"admin"`
+	// Plugins are the plugin instances routing can target. Setting the list
+	// replaces the default, which is the bundled console plugin alone.
+	Plugins  []Plugin `koanf:"plugins"`
+	Dispatch Dispatch `koanf:"dispatch"`
+}
+
+// Plugin is one plugin instance.
+type Plugin struct {
+	Name string `koanf:"name"`
+	// Path is a .wasm file, or "bundled:<name>" for a plugin built into the
+	// binary (console, slack, pagerduty, webhook, auditlog).
+	Path       string            `koanf:"path"`
+	Config     map[string]any    `koanf:"config"`
+	AllowHosts []string          `koanf:"allow_hosts"`
+	Secrets    map[string]string `koanf:"secrets"`
+
+	PoolSize            int           `koanf:"pool_size"`
+	Timeout             time.Duration `koanf:"timeout"`
+	MemoryLimitPages    uint32        `koanf:"memory_limit_pages"`
+	MaxCallsPerInstance int           `koanf:"max_calls_per_instance"`
+	HTTPTimeout         time.Duration `koanf:"http_timeout"`
+	MaxResponseBytes    int64         `koanf:"max_response_bytes"`
+	MaxOutputBytes      int           `koanf:"max_output_bytes"`
+}
+
+// Dispatch tunes action delivery.
+type Dispatch struct {
+	MaxAttempts int           `koanf:"max_attempts"` // then the delivery is failed (dead letter)
+	BaseDelay   time.Duration `koanf:"base_delay"`   // first retry window
+	MaxDelay    time.Duration `koanf:"max_delay"`    // cap of any retry delay
+	Concurrency int           `koanf:"concurrency"`  // in-flight deliveries per plugin
+}
+
+// DefaultPlugins is the plugin list when none is configured: the console
+// plugin, which the default routing sends every action to.
+func DefaultPlugins() []Plugin {
+	return []Plugin{{Name: "console", Path: "bundled:console"}}
 }
 
 // Policy selects the Rego policy set.
@@ -121,7 +158,9 @@ func Default() Config {
 		Endpoints: map[string]Endpoint{
 			DefaultEndpoint: {},
 		},
-		Worker: Worker{BatchSize: 256, Grace: 30 * time.Second},
+		Worker:   Worker{BatchSize: 256, Grace: 30 * time.Second},
+		Dispatch: Dispatch{MaxAttempts: 8, BaseDelay: time.Second, MaxDelay: 10 * time.Minute, Concurrency: 4},
+		Plugins:  DefaultPlugins(),
 	}
 }
 
@@ -186,6 +225,9 @@ func Load(src Sources) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
+	if !k.Exists("plugins") {
+		c.Plugins = DefaultPlugins()
+	}
 	if err := c.Validate(); err != nil {
 		return Config{}, err
 	}
@@ -230,6 +272,28 @@ func (c Config) Validate() error {
 	}
 	if c.Worker.Grace <= 0 {
 		errs = append(errs, errors.New("worker.grace: must be positive"))
+	}
+	names := map[string]bool{}
+	for i, p := range c.Plugins {
+		switch {
+		case p.Name == "":
+			errs = append(errs, fmt.Errorf("plugins[%d].name: must not be empty", i))
+		case names[p.Name]:
+			errs = append(errs, fmt.Errorf("plugins[%d].name: %q is used twice", i, p.Name))
+		}
+		names[p.Name] = true
+		if p.Path == "" {
+			errs = append(errs, fmt.Errorf("plugins[%d].path: must not be empty", i))
+		}
+	}
+	if c.Dispatch.MaxAttempts < 1 {
+		errs = append(errs, errors.New("dispatch.max_attempts: must be at least 1"))
+	}
+	if c.Dispatch.Concurrency < 1 {
+		errs = append(errs, errors.New("dispatch.concurrency: must be at least 1"))
+	}
+	if c.Dispatch.BaseDelay <= 0 || c.Dispatch.MaxDelay < c.Dispatch.BaseDelay {
+		errs = append(errs, errors.New("dispatch: base_delay must be positive and at most max_delay"))
 	}
 	for i, t := range c.Admin.Tokens {
 		if len(t) < 16 {
@@ -335,8 +399,8 @@ func flatten(prefix string, v reflect.Value, out map[string]any) {
 		t := v.Type()
 		for i := 0; i < t.NumField(); i++ {
 			tag := t.Field(i).Tag.Get("koanf")
-			if tag == "" {
-				continue
+			if tag == "" || tag == "plugins" {
+				continue // plugins: a list the file replaces whole, defaulted after decoding
 			}
 			flatten(join(prefix, tag), v.Field(i), out)
 		}

@@ -25,6 +25,13 @@ endpoints:
     refuse_legacy: true
 policy:
   data: {thresholds: {drift: 0.5}}
+plugins:
+  - name: slack
+    path: bundled:slack
+    allow_hosts: [hooks.slack.com]
+    secrets: {slack_url: "https://hooks.slack.com/services/x"}
+    config: {webhook_url_secret: slack_url}
+    timeout: 5s
 `), 0o600))
 
 	tests := []struct {
@@ -38,6 +45,7 @@ policy:
 			require.Equal(t, ":3000", c.Listen)
 			require.Equal(t, 5*time.Minute, c.Receiver.Tolerance)
 			require.Equal(t, int64(1<<20), c.Receiver.MaxBodyBytes)
+			require.Equal(t, []config.Plugin{{Name: "console", Path: "bundled:console"}}, c.Plugins)
 		}},
 		{"seed environment", config.Sources{Environ: []string{"PORT=8080", "PACSPACE_WEBHOOK_SECRET=whsec_seed_secret_0123456789"}}, nil,
 			func(t *testing.T, c config.Config) {
@@ -60,6 +68,10 @@ policy:
 			require.Equal(t, true, c.Endpoints["partner"].RefuseLegacy)
 			require.Equal(t, false, c.Endpoints["partner"].Disabled)
 			require.Equal(t, map[string]any{"thresholds": map[string]any{"drift": 0.5}}, c.Policy.Data)
+			require.Equal(t, 1, len(c.Plugins))
+			require.Equal(t, "slack", c.Plugins[0].Name)
+			require.Equal(t, 5*time.Second, c.Plugins[0].Timeout)
+			require.Equal(t, map[string]any{"webhook_url_secret": "slack_url"}, c.Plugins[0].Config)
 		}},
 		{"precedence: flags over env over PORT over file", config.Sources{File: file, Environ: []string{"PORT=5000", "ARBITER_LISTEN=:6000"}},
 			[]string{"--listen=:7000", "--policy-dir=policies"}, func(t *testing.T, c config.Config) {
@@ -105,6 +117,8 @@ func TestLoadErrors(t *testing.T) {
 		{"short secret", config.Sources{Environ: []string{"PACSPACE_WEBHOOK_SECRET=short"}}, "shorter than 16"},
 		{"bad endpoint name", config.Sources{File: write("endpoints: {'Bad Name': {}}\n")}, "endpoints.Bad Name"},
 		{"missing file", config.Sources{File: "/nonexistent/arbiter.yaml"}, "no such file"},
+		{"unknown plugin key", config.Sources{File: write("plugins: [{name: x, path: x.wasm, alow_hosts: [a]}]\n")}, "alow_hosts"},
+		{"plugin twice", config.Sources{File: write("plugins: [{name: x, path: x.wasm}, {name: x, path: y.wasm}]\n")}, "used twice"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

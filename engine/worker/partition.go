@@ -129,6 +129,7 @@ func (p *partition) process(ctx context.Context, batch []*job, idle bool) error 
 	if err != nil {
 		return err
 	}
+	p.w.cfg.Committed()
 	p.w.m.commitSeconds.Observe(time.Since(start).Seconds())
 	p.w.m.batchSize.Observe(float64(len(p.changes.Outcomes)))
 	for _, o := range p.changes.Outcomes {

@@ -39,6 +39,9 @@ type Config struct {
 	Now        func() time.Time
 	Logger     hclog.Logger
 	Registerer prometheus.Registerer
+	// Committed is called after each batch commits, e.g. to wake the
+	// dispatcher for the deliveries it queued.
+	Committed func()
 }
 
 // Worker processes the inbox.
@@ -76,6 +79,9 @@ func New(cfg Config, st *store.Store, decide Decider) *Worker {
 	}
 	if cfg.Registerer == nil {
 		cfg.Registerer = prometheus.NewRegistry()
+	}
+	if cfg.Committed == nil {
+		cfg.Committed = func() {}
 	}
 	return &Worker{cfg: cfg, store: st, decide: decide, log: cfg.Logger, m: newMetrics(cfg.Registerer),
 		wake: make(chan struct{}, 1)}

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/spf13/cobra"
+
+	"github.com/arbiter-dev/arbiter/engine/wasmhost"
+)
+
+func newPluginCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "plugin",
+		Short: "Work with Wasm plugins",
+	}
+	var verbose bool
+	check := &cobra.Command{
+		Use:   "check FILE.wasm",
+		Short: "Run the ABI conformance checks against a plugin",
+		Long: `Check loads a plugin the way the agent does and runs the ABI v1
+conformance checks (plugins/ABI.md): exports and their signatures, the
+describe output, and a sample delivery answered with a valid result. It
+exits 1 if any check fails.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var opts []wasmhost.Option
+			if verbose {
+				opts = append(opts, wasmhost.WithLogger(hclog.New(&hclog.LoggerOptions{Name: "plugin", Output: os.Stderr, Level: hclog.Debug})))
+			}
+			r := wasmhost.Check(cmd.Context(), args[0], opts...)
+			fmt.Fprint(cmd.OutOrStdout(), r.String())
+			if !r.Passed() {
+				return exitError{code: 1}
+			}
+			return nil
+		},
+	}
+	check.Flags().BoolVarP(&verbose, "verbose", "v", false, "show the plugin's own log lines")
+	cmd.AddCommand(check)
+	return cmd
+}
