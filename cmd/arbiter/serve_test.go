@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -232,4 +233,61 @@ func TestBadConfigIsAnError(t *testing.T) {
 			require.Contains(t, string(out), tc.want)
 		})
 	}
+}
+
+// TestPipelineEndToEnd: a signed event goes through the real binary to a
+// decision and a delivery the bundled console plugin carries out, visible in
+// the database, the log, /health and the admin API.
+func TestPipelineEndToEnd(t *testing.T) {
+	dataDir := t.TempDir()
+	const token = "arb_e2e_token_0123456789abcdef"
+	p := start(t, []string{"PACSPACE_WEBHOOK_SECRET=" + e2eSecret, "ARBITER_DATA_DIR=" + dataDir,
+		"ARBITER_LISTEN=127.0.0.1:0", "ARBITER_ADMIN_TOKEN=" + token,
+		"ARBITER_WORKER_GRACE=500ms"}, "serve") // the first proof of a customer waits for an older one this long
+	body, err := os.ReadFile("../../testdata/events/delta.verified.json")
+	require.NoError(t, err)
+	status, _, err := post(context.Background(), http.DefaultClient, p.url("/webhooks/pacspace"), e2eSecret, "evt_pipeline_1", body)
+	require.NoError(t, err)
+	require.Equal(t, 200, status)
+
+	// No internal ledger record matches: identify raises unmatched_delta,
+	// routed to console, delivered.
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dataDir, "arbiter.db")+"?mode=ro")
+	require.NoError(t, err)
+	defer db.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var n int
+		db.QueryRow(`SELECT COUNT(*) FROM deliveries WHERE event_id = 'evt_pipeline_1' AND plugin = 'console' AND status = 'delivered'`).Scan(&n)
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no delivered console delivery after 20s:\n%s", p.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var actions, revision string
+	require.NoError(t, db.QueryRow(`SELECT actions, revision FROM decisions WHERE event_id = 'evt_pipeline_1'`).Scan(&actions, &revision))
+	require.Contains(t, actions, `"reason":"unmatched_delta"`)
+	require.True(t, len(revision) == 64, "revision is a content hash", revision)
+	require.Contains(t, p.stderr.String(), "unmatched_delta") // the console plugin logged it
+
+	_, health := getJSON(t, p.url("/health"))
+	require.Contains(t, health, `"proofChainLength":1`)
+
+	req, _ := http.NewRequest(http.MethodGet, p.url("/v1/policies"), nil)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 401, resp.StatusCode)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	require.Contains(t, string(raw), revision)
+	require.NotContains(t, p.stderr.String(), token)
+	require.NotContains(t, p.stderr.String(), e2eSecret)
 }
