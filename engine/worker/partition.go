@@ -25,6 +25,10 @@ type partition struct {
 
 	// held are out-of-order events waiting for their predecessor, by stream.
 	held map[string][]*heldJob
+	// ledger holds the batch's internal ledger records, read in one query.
+	// Not cached across batches: records can be imported at any time.
+	ledger        map[string]engine.LedgerRecord
+	ledgerFetched map[string]struct{}
 	// changes and released belong to the batch being built.
 	changes  *store.Changes
 	released []*job
@@ -97,6 +101,9 @@ func (p *partition) resetTimer(t *time.Timer) {
 // when long overdue.
 func (p *partition) process(ctx context.Context, batch []*job, idle bool) error {
 	p.changes = &store.Changes{}
+	if err := p.prefetch(ctx, batch); err != nil {
+		return err
+	}
 	for _, j := range batch {
 		if err := p.apply(ctx, j, false); err != nil {
 			return err
@@ -343,9 +350,15 @@ func noTransition() transition { return transition{commit: func() {}} }
 func (p *partition) deltaState(ctx context.Context, j *job, in *engine.Input, expired bool) (transition, error) {
 	st := p.state
 	customer := in.Delta.CustomerID
-	rec, err := p.w.store.LedgerRecord(ctx, in.Delta.ReferenceID)
-	if err != nil {
-		return transition{}, err
+	var rec *engine.LedgerRecord
+	if r, ok := p.ledger[in.Delta.ReferenceID]; ok {
+		rec = &r
+	} else if _, fetched := p.ledgerFetched[in.Delta.ReferenceID]; !fetched {
+		r, err := p.w.store.LedgerRecord(ctx, in.Delta.ReferenceID)
+		if err != nil {
+			return transition{}, err
+		}
+		rec = r
 	}
 	in.State.Record = rec
 	tr := noTransition()
@@ -521,4 +534,31 @@ func isGenesisHash(h string) bool {
 		}
 	}
 	return true
+}
+
+// prefetch reads the batch's state in a few queries, including the events
+// held from earlier batches, which may be released by this one.
+func (p *partition) prefetch(ctx context.Context, batch []*job) error {
+	jobs := batch
+	for _, hs := range p.held {
+		for _, h := range hs {
+			jobs = append(jobs, h.job)
+		}
+	}
+	var refs []string
+	p.ledgerFetched = map[string]struct{}{}
+	for _, j := range jobs {
+		if j.norm != nil && j.norm.Input.Delta != nil {
+			ref := j.norm.Input.Delta.ReferenceID
+			if _, ok := p.ledgerFetched[ref]; !ok {
+				p.ledgerFetched[ref] = struct{}{}
+				refs = append(refs, ref)
+			}
+		}
+	}
+	var err error
+	if p.ledger, err = p.w.store.LedgerRecords(ctx, refs); err != nil {
+		return err
+	}
+	return p.state.prefetch(ctx, jobs)
 }

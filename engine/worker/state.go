@@ -202,3 +202,77 @@ func (s *state) flush(c *store.Changes) {
 	}
 	s.clearDirty()
 }
+
+// prefetch reads, in a few queries, the state a batch of delta events needs
+// and is not cached yet: chain heads, the proofs they name, period totals.
+// What the store does not have is cached as absent; the partition owns these
+// streams, so nothing else can add it meanwhile.
+func (s *state) prefetch(ctx context.Context, jobs []*job) error {
+	var (
+		customers []string
+		proofs    []store.Key
+		periods   []store.Key
+		seen      = map[string]bool{}
+	)
+	for _, j := range jobs {
+		if j.norm == nil || j.norm.Input.Delta == nil {
+			continue
+		}
+		in := &j.norm.Input
+		c := in.Delta.CustomerID
+		if _, ok := s.chains[c]; !ok && !seen["c\x00"+c] {
+			seen["c\x00"+c] = true
+			customers = append(customers, c)
+		}
+		if in.Proof != nil {
+			for _, h := range []string{in.Proof.ProofHash, in.Proof.PreviousProofHash} {
+				k := c + "\x00" + h
+				if _, ok := s.proofs[k]; !ok && h != "" && !seen["p\x00"+k] {
+					seen["p\x00"+k] = true
+					proofs = append(proofs, store.Key{Customer: c, Value: h})
+				}
+			}
+		}
+		if in.Period != nil {
+			k := c + "\x00" + in.Period.ID
+			if _, ok := s.periods[k]; !ok && !seen["t\x00"+k] {
+				seen["t\x00"+k] = true
+				periods = append(periods, store.Key{Customer: c, Value: in.Period.ID})
+			}
+		}
+	}
+	chains, err := s.st.Chains(ctx, customers)
+	if err != nil {
+		return err
+	}
+	for _, c := range customers {
+		h, ok := chains[c]
+		if !ok {
+			h = store.ChainHead{Customer: c}
+		}
+		s.chains[c] = chainEntry{ChainHead: h, exists: ok}
+	}
+	found, err := s.st.Proofs(ctx, proofs)
+	if err != nil {
+		return err
+	}
+	for _, k := range proofs {
+		p, ok := found[k]
+		if !ok {
+			p = store.Proof{Customer: k.Customer, Hash: k.Value}
+		}
+		s.proofs[k.Customer+"\x00"+k.Value] = proofEntry{Proof: p, exists: ok}
+	}
+	totals, err := s.st.PeriodTotals(ctx, periods)
+	if err != nil {
+		return err
+	}
+	for _, k := range periods {
+		p, ok := totals[k]
+		if !ok {
+			p = store.PeriodTotal{Customer: k.Customer, Period: k.Value}
+		}
+		s.periods[k.Customer+"\x00"+k.Value] = p
+	}
+	return nil
+}
