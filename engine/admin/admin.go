@@ -8,6 +8,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -50,6 +51,11 @@ func New(cfg Config) *API {
 	a.mux.HandleFunc("GET /v1/policies", a.policies)
 	a.mux.HandleFunc("GET /v1/throttle", a.throttle)
 	a.mux.Handle("POST "+policy.ReloadPath, cfg.Policies.ReloadHandler())
+	// Profiling, behind the same token: what an operator needs to see where
+	// time goes in production.
+	a.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	a.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	a.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	a.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such route: "+r.Method+" "+r.URL.Path, nil)
 	})
@@ -57,7 +63,7 @@ func New(cfg Config) *API {
 }
 
 // Routes lists the path patterns the API serves, for mounting.
-func Routes() []string { return []string{"/v1/", policy.ReloadPath} }
+func Routes() []string { return []string{"/v1/", policy.ReloadPath, "/debug/pprof/"} }
 
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !a.authorized(r) {

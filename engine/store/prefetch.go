@@ -127,3 +127,54 @@ func (s *Store) PeriodTotals(ctx context.Context, keys []Key) (map[Key]PeriodTot
 	}
 	return out, rows.Err()
 }
+
+// Items reads the local ledger totals of these keys; new keys are absent.
+func (s *Store) Items(ctx context.Context, keys []string) (map[string]Item, error) {
+	out := make(map[string]Item, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(keys))
+	for i, k := range keys {
+		args[i] = k
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT item_key, bits, writes FROM items WHERE item_key IN (`+placeholders(len(keys))+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("items: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var it Item
+		if err := rows.Scan(&it.Key, &it.Bits, &it.Writes); err != nil {
+			return nil, fmt.Errorf("items: %w", err)
+		}
+		out[it.Key] = it
+	}
+	return out, rows.Err()
+}
+
+// BatchesApplied reports which of these batch sequence numbers of stream
+// were applied before.
+func (s *Store) BatchesApplied(ctx context.Context, stream string, seqs []int64) (map[int64]bool, error) {
+	out := make(map[int64]bool, len(seqs))
+	if len(seqs) == 0 {
+		return out, nil
+	}
+	args := []any{stream}
+	for _, q := range seqs {
+		args = append(args, q)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT seq FROM batches WHERE stream = ? AND seq IN (`+placeholders(len(seqs))+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("batches applied: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var q int64
+		if err := rows.Scan(&q); err != nil {
+			return nil, fmt.Errorf("batches applied: %w", err)
+		}
+		out[q] = true
+	}
+	return out, rows.Err()
+}

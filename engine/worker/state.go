@@ -214,8 +214,29 @@ func (s *state) prefetch(ctx context.Context, jobs []*job) error {
 		periods   []store.Key
 		seen      = map[string]bool{}
 	)
+	var (
+		items   []string
+		batches = map[string][]int64{}
+	)
 	for _, j := range jobs {
-		if j.norm == nil || j.norm.Input.Delta == nil {
+		if j.norm == nil {
+			continue
+		}
+		if b := j.norm.Input.Batch; b != nil {
+			for _, it := range b.Items {
+				if _, ok := s.items[it.Key]; !ok && !seen["i\x00"+it.Key] {
+					seen["i\x00"+it.Key] = true
+					items = append(items, it.Key)
+				}
+			}
+			k := j.norm.Stream + "\x00" + strconv.FormatInt(b.Seq, 10)
+			if _, ok := s.applied[k]; !ok && b.Seq > 0 && !seen["b\x00"+k] {
+				seen["b\x00"+k] = true
+				batches[j.norm.Stream] = append(batches[j.norm.Stream], b.Seq)
+			}
+			continue
+		}
+		if j.norm.Input.Delta == nil {
 			continue
 		}
 		in := &j.norm.Input
@@ -262,6 +283,31 @@ func (s *state) prefetch(ctx context.Context, jobs []*job) error {
 			p = store.Proof{Customer: k.Customer, Hash: k.Value}
 		}
 		s.proofs[k.Customer+"\x00"+k.Value] = proofEntry{Proof: p, exists: ok}
+	}
+	found2, err := s.st.Items(ctx, items)
+	if err != nil {
+		return err
+	}
+	for _, k := range items {
+		it, ok := found2[k]
+		if !ok {
+			it = store.Item{Key: k}
+		}
+		s.items[k] = it
+	}
+	for stream, seqs := range batches {
+		applied, err := s.st.BatchesApplied(ctx, stream, seqs)
+		if err != nil {
+			return err
+		}
+		for _, q := range seqs {
+			s.applied[stream+"\x00"+strconv.FormatInt(q, 10)] = applied[q]
+		}
+		if _, ok := s.streams[stream]; !ok {
+			if _, err := s.stream(ctx, stream); err != nil {
+				return err
+			}
+		}
 	}
 	totals, err := s.st.PeriodTotals(ctx, periods)
 	if err != nil {
