@@ -278,24 +278,14 @@ func (s *Store) Pending(ctx context.Context, afterSeq int64, limit int) ([]engin
 	return out, nil
 }
 
-// LedgerRecord reads the internal ledger record with referenceID.
+// LedgerRecord reads the internal ledger record with referenceID; nil when
+// there is none.
 func (s *Store) LedgerRecord(ctx context.Context, referenceID string) (*engine.LedgerRecord, error) {
-	var (
-		r  engine.LedgerRecord
-		ts int64
-	)
-	err := s.readRow(ctx, `SELECT reference_id, customer_id, amount, period_id, time FROM ledger WHERE reference_id = ?`,
-		referenceID).Scan(&r.ReferenceID, &r.CustomerID, &r.Amount, &r.PeriodID, &ts)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
+	m, err := s.LedgerRecords(ctx, []string{referenceID})
+	if r, ok := m[referenceID]; ok {
+		return &r, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("ledger record %s: %w", referenceID, err)
-	}
-	if ts != 0 {
-		r.Time = fromMicros(ts).Format(engine.TimeFormat)
-	}
-	return &r, nil
+	return nil, err
 }
 
 // PutLedgerRecords creates or replaces internal ledger records in one
@@ -336,40 +326,34 @@ func (s *Store) PutLedgerRecords(ctx context.Context, recs []engine.LedgerRecord
 
 // Chain reads a customer's chain head; ok is false for an unknown customer.
 func (s *Store) Chain(ctx context.Context, customer string) (ChainHead, bool, error) {
-	h := ChainHead{Customer: customer}
-	err := s.readRow(ctx, `SELECT head, length FROM chains WHERE customer_id = ?`, customer).Scan(&h.Head, &h.Length)
-	if errors.Is(err, sql.ErrNoRows) {
-		return h, false, nil
+	m, err := s.Chains(ctx, []string{customer})
+	h, ok := m[customer]
+	if !ok {
+		h = ChainHead{Customer: customer}
 	}
-	if err != nil {
-		return h, false, fmt.Errorf("chain %s: %w", customer, err)
-	}
-	return h, true, nil
+	return h, ok, err
 }
 
 // Proof reads one stored proof; ok is false when the hash is unknown.
 func (s *Store) Proof(ctx context.Context, customer, hash string) (Proof, bool, error) {
-	p := Proof{Customer: customer, Hash: hash}
-	err := s.readRow(ctx, `SELECT previous_hash, event_seq, verdict FROM proofs WHERE customer_id = ? AND proof_hash = ?`,
-		customer, hash).Scan(&p.Previous, &p.EventSeq, &p.Verdict)
-	if errors.Is(err, sql.ErrNoRows) {
-		return p, false, nil
+	k := Key{customer, hash}
+	m, err := s.Proofs(ctx, []Key{k})
+	p, ok := m[k]
+	if !ok {
+		p = Proof{Customer: customer, Hash: hash}
 	}
-	if err != nil {
-		return p, false, fmt.Errorf("proof %s: %w", hash, err)
-	}
-	return p, true, nil
+	return p, ok, err
 }
 
 // PeriodTotal reads our total for a customer's period (zero when new).
 func (s *Store) PeriodTotal(ctx context.Context, customer, period string) (PeriodTotal, error) {
-	p := PeriodTotal{Customer: customer, Period: period}
-	err := s.readRow(ctx, `SELECT total, deltas FROM period_totals WHERE customer_id = ? AND period_id = ?`,
-		customer, period).Scan(&p.Total, &p.Deltas)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return p, fmt.Errorf("period total %s/%s: %w", customer, period, err)
+	k := Key{customer, period}
+	m, err := s.PeriodTotals(ctx, []Key{k})
+	p, ok := m[k]
+	if !ok {
+		p = PeriodTotal{Customer: customer, Period: period}
 	}
-	return p, nil
+	return p, err
 }
 
 // BatchStream reads a batch stream's position; ok is false when new.
@@ -387,28 +371,18 @@ func (s *Store) BatchStream(ctx context.Context, stream string) (BatchStream, bo
 
 // BatchApplied reports whether batch seq of stream was applied before.
 func (s *Store) BatchApplied(ctx context.Context, stream string, seq int64) (bool, error) {
-	var one int
-	err := s.readRow(ctx, `SELECT 1 FROM batches WHERE stream = ? AND seq = ?`, stream, seq).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("batch %s/%d: %w", stream, seq, err)
-	}
-	return true, nil
+	m, err := s.BatchesApplied(ctx, stream, []int64{seq})
+	return m[seq], err
 }
 
-// Item reads the local ledger total of key (zero when new).
+// Item reads the local ledger total of key; ok is false for a new key.
 func (s *Store) Item(ctx context.Context, key string) (Item, bool, error) {
-	it := Item{Key: key}
-	err := s.readRow(ctx, `SELECT bits, writes FROM items WHERE item_key = ?`, key).Scan(&it.Bits, &it.Writes)
-	if errors.Is(err, sql.ErrNoRows) {
-		return it, false, nil
+	m, err := s.Items(ctx, []string{key})
+	it, ok := m[key]
+	if !ok {
+		it = Item{Key: key}
 	}
-	if err != nil {
-		return it, false, fmt.Errorf("item %s: %w", key, err)
-	}
-	return it, true, nil
+	return it, ok, err
 }
 
 // Throttles reads every throttle scope.
