@@ -144,13 +144,14 @@ type PeriodState struct {
 // Batch sequence verdicts.
 const (
 	BatchFirst       = "first"       // first batch seen on the stream
-	BatchNext        = "next"        // the batch after the last one
-	BatchGap         = "gap"         // batches missing before it after the grace window
-	BatchReplay      = "replay"      // applied before, or not after the last one
+	BatchNext        = "next"        // the batch right after the watermark
+	BatchAhead       = "ahead"       // after the watermark, with batches between not seen yet
+	BatchReplay      = "replay"      // applied before, or at or below the watermark
 	BatchUnsequenced = "unsequenced" // its id carries no sequence number
 )
 
 // BatchState is the batch stream's sequence as it stands for this event.
+// LastSeq is the watermark: every batch up to it was applied or given up on.
 type BatchState struct {
 	Status      string `json:"status"`
 	LastSeq     int64  `json:"lastSeq"`

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -153,10 +155,10 @@ func (s *Store) Items(ctx context.Context, keys []string) (map[string]Item, erro
 	return out, rows.Err()
 }
 
-// BatchesApplied reports which of these batch sequence numbers of stream
-// were applied before.
-func (s *Store) BatchesApplied(ctx context.Context, stream string, seqs []int64) (map[int64]bool, error) {
-	out := make(map[int64]bool, len(seqs))
+// BatchesApplied returns the batch ids of those of these sequence numbers
+// of stream that were applied before.
+func (s *Store) BatchesApplied(ctx context.Context, stream string, seqs []int64) (map[int64]string, error) {
+	out := make(map[int64]string, len(seqs))
 	if len(seqs) == 0 {
 		return out, nil
 	}
@@ -164,17 +166,32 @@ func (s *Store) BatchesApplied(ctx context.Context, stream string, seqs []int64)
 	for _, q := range seqs {
 		args = append(args, q)
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT seq FROM batches WHERE stream = ? AND seq IN (`+placeholders(len(seqs))+`)`, args...)
+	rows, err := s.r.QueryContext(ctx, `SELECT seq, batch_id FROM batches WHERE stream = ? AND seq IN (`+placeholders(len(seqs))+`)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("batches applied: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var q int64
-		if err := rows.Scan(&q); err != nil {
+		var (
+			q  int64
+			id string
+		)
+		if err := rows.Scan(&q, &id); err != nil {
 			return nil, fmt.Errorf("batches applied: %w", err)
 		}
-		out[q] = true
+		out[q] = id
 	}
 	return out, rows.Err()
+}
+
+// NextBatch is the lowest applied batch of stream above seq.
+func (s *Store) NextBatch(ctx context.Context, stream string, seq int64) (next int64, id string, ok bool, err error) {
+	err = s.readRow(ctx, `SELECT seq, batch_id FROM batches WHERE stream = ? AND seq > ? ORDER BY seq LIMIT 1`, stream, seq).Scan(&next, &id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, "", false, nil
+	}
+	if err != nil {
+		return 0, "", false, fmt.Errorf("next batch: %w", err)
+	}
+	return next, id, true, nil
 }

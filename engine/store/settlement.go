@@ -38,8 +38,9 @@ type (
 	// BatchStream is the newest batch of a seed-000 stream.
 	BatchStream struct {
 		Stream      string
-		LastSeq     int64
+		LastSeq     int64 // the watermark
 		LastBatchID string
+		MaxSeq      int64 // highest applied batch; read only
 	}
 	// BatchSeen records one applied batch so replays are caught.
 	BatchSeen struct {
@@ -115,7 +116,8 @@ type Changes struct {
 
 // Empty reports whether there is nothing to write.
 func (c *Changes) Empty() bool {
-	return len(c.Outcomes) == 0 && len(c.Throttles) == 0 && len(c.Usage) == 0
+	return len(c.Outcomes)+len(c.Decisions)+len(c.Deliveries)+len(c.Chains)+len(c.Proofs)+len(c.Periods)+
+		len(c.BatchStreams)+len(c.Batches)+len(c.Items)+len(c.Usage)+len(c.Throttles) == 0
 }
 
 // Apply writes c in one transaction: state, decisions, outbox and event
@@ -359,7 +361,8 @@ func (s *Store) PeriodTotal(ctx context.Context, customer, period string) (Perio
 // BatchStream reads a batch stream's position; ok is false when new.
 func (s *Store) BatchStream(ctx context.Context, stream string) (BatchStream, bool, error) {
 	b := BatchStream{Stream: stream}
-	err := s.readRow(ctx, `SELECT last_seq, last_batch_id FROM batch_streams WHERE stream = ?`, stream).Scan(&b.LastSeq, &b.LastBatchID)
+	err := s.readRow(ctx, `SELECT last_seq, last_batch_id, COALESCE((SELECT MAX(seq) FROM batches WHERE stream = ?), 0)
+		FROM batch_streams WHERE stream = ?`, stream, stream).Scan(&b.LastSeq, &b.LastBatchID, &b.MaxSeq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return b, false, nil
 	}
@@ -372,7 +375,7 @@ func (s *Store) BatchStream(ctx context.Context, stream string) (BatchStream, bo
 // BatchApplied reports whether batch seq of stream was applied before.
 func (s *Store) BatchApplied(ctx context.Context, stream string, seq int64) (bool, error) {
 	m, err := s.BatchesApplied(ctx, stream, []int64{seq})
-	return m[seq], err
+	return m[seq] != "", err
 }
 
 // Item reads the local ledger total of key; ok is false for a new key.

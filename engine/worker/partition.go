@@ -1,10 +1,12 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"time"
 
@@ -23,7 +25,8 @@ type partition struct {
 	state *state
 	log   hclog.Logger
 
-	// held are out-of-order events waiting for their predecessor, by stream.
+	// held are deltas waiting for their predecessor, keyed by customer
+	// stream and the previousProofHash they wait for.
 	held map[string][]*heldJob
 	// ledger holds the batch's internal ledger records, read in one query.
 	// Not cached across batches: records can be imported at any time.
@@ -82,7 +85,7 @@ func (p *partition) run(ctx context.Context) error {
 	}
 }
 
-// resetTimer arms the timer for the earliest hold deadline.
+// resetTimer arms the timer for the earliest hold or gap deadline.
 func (p *partition) resetTimer(t *time.Timer) {
 	next := time.Hour
 	now := p.w.cfg.Now()
@@ -91,6 +94,11 @@ func (p *partition) resetTimer(t *time.Timer) {
 			if d := h.until.Sub(now); d < next {
 				next = max(d, time.Millisecond)
 			}
+		}
+	}
+	for _, since := range p.state.gaps {
+		if d := since.Add(p.w.cfg.Grace).Sub(now); d < next {
+			next = max(d, time.Millisecond)
 		}
 	}
 	t.Reset(next)
@@ -236,53 +244,60 @@ func (p *partition) fail(j *job, stream, reason string) {
 }
 
 func (p *partition) hold(j *job, stream string) {
-	for _, h := range p.held[stream] {
+	key := holdKey(stream, j.norm.Input.Proof.PreviousProofHash)
+	for _, h := range p.held[key] {
 		if h.ev.Seq == j.ev.Seq {
 			return // already waiting
 		}
 	}
-	p.held[stream] = append(p.held[stream], &heldJob{job: j, until: j.ev.ReceivedAt.Add(p.w.cfg.Grace)})
+	p.held[key] = append(p.held[key], &heldJob{job: j, until: j.ev.ReceivedAt.Add(p.w.cfg.Grace)})
 	p.changes.Outcomes = append(p.changes.Outcomes, store.Outcome{Seq: j.ev.Seq, Status: engine.StatusHeld,
 		Type: j.norm.Input.Event.Type, Stream: stream})
 }
 
-// release queues the held events of stream that match.
-func (p *partition) release(stream string, match func(*job) bool) {
-	hs := p.held[stream]
-	kept := hs[:0]
-	for _, h := range hs {
-		if match(h.job) {
-			p.released = append(p.released, h.job)
-		} else {
-			kept = append(kept, h)
-		}
+func holdKey(stream, prev string) string { return stream + "\x00" + prev }
+
+// release queues the events of stream waiting for proof hash.
+func (p *partition) release(stream, hash string) {
+	key := holdKey(stream, hash)
+	for _, h := range p.held[key] {
+		p.released = append(p.released, h.job)
 	}
-	if len(kept) == 0 {
-		delete(p.held, stream)
-	} else {
-		p.held[stream] = kept
-	}
+	delete(p.held, key)
 }
 
 // expireHolds evaluates held events whose grace window is over: their
-// predecessor never came, which is a real gap.
+// predecessor never came, which is a real gap. Only when caught up (idle),
+// so a backlog replayed after a restart is not mistaken for gaps, or when
+// long overdue.
 func (p *partition) expireHolds(ctx context.Context, idle bool) error {
 	now := p.w.cfg.Now()
-	for stream, hs := range p.held {
+	var due []*heldJob
+	for _, hs := range p.held {
 		for _, h := range hs {
-			overdue := now.After(h.until.Add(p.w.cfg.Grace))
-			if !now.After(h.until) || !(idle || overdue) {
-				continue
+			if now.After(h.until) && (idle || now.After(h.until.Add(p.w.cfg.Grace))) {
+				due = append(due, h)
 			}
-			p.release(stream, func(j *job) bool { return j == h.job })
-			p.released = p.released[:0]
-			if err := p.apply(ctx, h.job, true); err != nil {
-				return err
-			}
-			return p.expireHolds(ctx, idle) // the map changed; start over
 		}
 	}
-	return nil
+	slices.SortFunc(due, func(a, b *heldJob) int { return cmp.Compare(a.ev.Seq, b.ev.Seq) })
+	for _, h := range due {
+		key := holdKey(h.norm.Stream, h.norm.Input.Proof.PreviousProofHash)
+		hs := p.held[key]
+		i := slices.Index(hs, h)
+		if i < 0 {
+			continue // released meanwhile by an earlier expiry
+		}
+		if hs = slices.Delete(hs, i, i+1); len(hs) == 0 {
+			delete(p.held, key)
+		} else {
+			p.held[key] = hs
+		}
+		if err := p.apply(ctx, h.job, true); err != nil {
+			return err
+		}
+	}
+	return p.expireGaps(ctx, now)
 }
 
 func (p *partition) throttleState(scope string) engine.ThrottleState {
@@ -419,9 +434,7 @@ func (p *partition) chainState(ctx context.Context, j *job, in *engine.Input, ex
 			st.addProof(pr)
 			p.changes.Proofs = append(p.changes.Proofs, pr)
 			// Anything waiting for this proof can go now.
-			p.release(j.norm.Stream, func(h *job) bool {
-				return h.norm.Input.Proof != nil && h.norm.Input.Proof.PreviousProofHash == hash
-			})
+			p.release(j.norm.Stream, hash)
 		}
 	}
 	switch {
@@ -463,7 +476,14 @@ func (p *partition) chainState(ctx context.Context, j *job, in *engine.Input, ex
 	return tr, nil
 }
 
-func (p *partition) batchState(ctx context.Context, j *job, in *engine.Input, expired bool) (transition, error) {
+// batchState places a seed-000 batch in its stream. Batches are applied as
+// they come, in any order: the stream's watermark is the highest sequence
+// number below which every batch was applied or given up on. A batch that
+// was applied before, or is at or below the watermark, is a replay and never
+// counts twice. A batch ahead of the watermark is accepted; if the batches
+// between do not arrive within the grace window, the watermark moves past
+// them.
+func (p *partition) batchState(ctx context.Context, j *job, in *engine.Input, _ bool) (transition, error) {
 	st := p.state
 	stream := j.norm.Stream
 	b := in.Batch
@@ -493,21 +513,15 @@ func (p *partition) batchState(ctx context.Context, j *job, in *engine.Input, ex
 	switch {
 	case b.Seq == 0:
 		state.Status = engine.BatchUnsequenced
-	case applied:
+	case applied || (bs.exists && b.Seq <= bs.LastSeq):
 		state.Status = engine.BatchReplay
+		return noTransition(), nil // a replay never counts twice
 	case !bs.exists:
 		state.Status = engine.BatchFirst
 	case b.Seq == bs.LastSeq+1:
 		state.Status = engine.BatchNext
-	case b.Seq <= bs.LastSeq:
-		state.Status = engine.BatchReplay
-	case !expired:
-		return transition{hold: true}, nil
 	default:
-		state.Status = engine.BatchGap
-	}
-	if state.Status == engine.BatchReplay {
-		return noTransition(), nil // a replay never counts twice
+		state.Status = engine.BatchAhead
 	}
 	return transition{commit: func() {
 		for _, it := range b.Items {
@@ -517,12 +531,38 @@ func (p *partition) batchState(ctx context.Context, j *job, in *engine.Input, ex
 		if b.Seq == 0 {
 			return
 		}
-		st.setStream(store.BatchStream{Stream: stream, LastSeq: b.Seq, LastBatchID: b.ID})
-		st.markApplied(stream, b.Seq)
+		st.markApplied(stream, b.Seq, b.ID)
 		p.changes.Batches = append(p.changes.Batches, store.BatchSeen{Stream: stream, Seq: b.Seq, BatchID: b.ID, EventSeq: j.ev.Seq})
-		next := b.Seq + 1
-		p.release(stream, func(h *job) bool { return h.norm.Input.Batch != nil && h.norm.Input.Batch.Seq == next })
+		if !bs.exists {
+			// The first batch seen need not be the stream's first: wait a grace
+			// window for older ones before fixing the watermark.
+			st.setStream(store.BatchStream{Stream: stream})
+			st.openGap(stream, p.w.cfg.Now())
+			return
+		}
+		if b.Seq == bs.LastSeq+1 {
+			if err := st.advance(ctx, stream, b.Seq, b.ID); err != nil {
+				p.log.Error("advancing a batch watermark failed", "stream", stream, "error", err)
+			}
+		} else {
+			st.openGap(stream, p.w.cfg.Now())
+		}
 	}}, nil
+}
+
+// expireGaps moves past the missing batches of streams whose gap outlived
+// the grace window.
+func (p *partition) expireGaps(ctx context.Context, now time.Time) error {
+	for stream, since := range p.state.gaps {
+		if now.Sub(since) < p.w.cfg.Grace {
+			continue
+		}
+		delete(p.state.gaps, stream)
+		if err := p.state.skipGap(ctx, stream, now); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // isGenesisHash reports whether a previousProofHash marks the first delta of
@@ -536,15 +576,9 @@ func isGenesisHash(h string) bool {
 	return true
 }
 
-// prefetch reads the batch's state in a few queries, including the events
-// held from earlier batches, which may be released by this one.
-func (p *partition) prefetch(ctx context.Context, batch []*job) error {
-	jobs := batch
-	for _, hs := range p.held {
-		for _, h := range hs {
-			jobs = append(jobs, h.job)
-		}
-	}
+// prefetch reads the batch's state in a few queries. Held events released
+// by this batch read theirs one by one.
+func (p *partition) prefetch(ctx context.Context, jobs []*job) error {
 	var refs []string
 	p.ledgerFetched = map[string]struct{}{}
 	for _, j := range jobs {

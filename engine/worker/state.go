@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"strconv"
+	"time"
 
 	"github.com/arbiter-dev/arbiter/engine/store"
 )
@@ -21,8 +22,11 @@ type state struct {
 	proofs  map[string]proofEntry
 	periods map[string]store.PeriodTotal
 	streams map[string]streamEntry
-	applied map[string]bool
-	items   map[string]store.Item
+	applied map[string]string // stream, seq → batch id ("" when not applied)
+	// gaps are batch streams with batches missing below applied ones, and
+	// since when; they outlive cache resets.
+	gaps  map[string]time.Time
+	items map[string]store.Item
 
 	dirtyChains  map[string]struct{}
 	dirtyPeriods map[string]struct{}
@@ -43,10 +47,11 @@ type proofEntry struct {
 type streamEntry struct {
 	store.BatchStream
 	exists bool
+	maxSeq int64 // highest applied batch
 }
 
 func newState(st *store.Store) *state {
-	s := &state{st: st}
+	s := &state{st: st, gaps: map[string]time.Time{}}
 	s.reset()
 	return s
 }
@@ -56,7 +61,7 @@ func (s *state) reset() {
 	s.proofs = map[string]proofEntry{}
 	s.periods = map[string]store.PeriodTotal{}
 	s.streams = map[string]streamEntry{}
-	s.applied = map[string]bool{}
+	s.applied = map[string]string{}
 	s.items = map[string]store.Item{}
 	s.clearDirty()
 }
@@ -142,31 +147,90 @@ func (s *state) stream(ctx context.Context, stream string) (streamEntry, error) 
 	if err != nil {
 		return streamEntry{}, err
 	}
-	e := streamEntry{BatchStream: b, exists: ok}
+	e := streamEntry{BatchStream: b, exists: ok, maxSeq: b.MaxSeq}
+	if e.maxSeq > b.LastSeq {
+		// Batches above the watermark: a gap was open when this state was
+		// last written. Give the missing ones a fresh grace window.
+		s.openGap(stream, time.Now())
+	}
 	s.streams[stream] = e
 	return e, nil
 }
-
 func (s *state) setStream(b store.BatchStream) {
-	s.streams[b.Stream] = streamEntry{BatchStream: b, exists: true}
+	e := s.streams[b.Stream]
+	e.BatchStream, e.exists = b, true
+	e.maxSeq = max(e.maxSeq, b.LastSeq)
+	s.streams[b.Stream] = e
 	s.dirtyStreams[b.Stream] = struct{}{}
 }
 
+// openGap notes that stream has batches missing below applied ones.
+func (s *state) openGap(stream string, now time.Time) {
+	if _, ok := s.gaps[stream]; !ok {
+		s.gaps[stream] = now
+	}
+}
+
+// advance moves the watermark of stream to seq, and on over every batch
+// applied right after it.
+func (s *state) advance(ctx context.Context, stream string, seq int64, id string) error {
+	for {
+		next, err := s.batchID(ctx, stream, seq+1)
+		if err != nil {
+			return err
+		}
+		if next == "" {
+			break
+		}
+		seq, id = seq+1, next
+	}
+	s.setStream(store.BatchStream{Stream: stream, LastSeq: seq, LastBatchID: id})
+	if e := s.streams[stream]; e.maxSeq > seq {
+		s.openGap(stream, time.Now())
+	} else {
+		delete(s.gaps, stream)
+	}
+	return nil
+}
+
+// skipGap gives up on the batches missing above the watermark: it moves to
+// the lowest applied batch above it, and on from there.
+func (s *state) skipGap(ctx context.Context, stream string, now time.Time) error {
+	e, err := s.stream(ctx, stream)
+	if err != nil {
+		return err
+	}
+	seq, id, ok, err := s.st.NextBatch(ctx, stream, e.LastSeq)
+	if err != nil || !ok {
+		return err
+	}
+	return s.advance(ctx, stream, seq, id)
+}
+
 func (s *state) batchApplied(ctx context.Context, stream string, seq int64) (bool, error) {
+	id, err := s.batchID(ctx, stream, seq)
+	return id != "", err
+}
+
+// batchID is the id of applied batch seq of stream, or "" when not applied.
+func (s *state) batchID(ctx context.Context, stream string, seq int64) (string, error) {
 	k := stream + "\x00" + strconv.FormatInt(seq, 10)
 	if v, ok := s.applied[k]; ok {
 		return v, nil
 	}
-	v, err := s.st.BatchApplied(ctx, stream, seq)
+	m, err := s.st.BatchesApplied(ctx, stream, []int64{seq})
 	if err != nil {
-		return false, err
+		return "", err
 	}
-	s.applied[k] = v
-	return v, nil
+	s.applied[k] = m[seq]
+	return m[seq], nil
 }
-
-func (s *state) markApplied(stream string, seq int64) {
-	s.applied[stream+"\x00"+strconv.FormatInt(seq, 10)] = true
+func (s *state) markApplied(stream string, seq int64, id string) {
+	s.applied[stream+"\x00"+strconv.FormatInt(seq, 10)] = id
+	if e, ok := s.streams[stream]; ok && seq > e.maxSeq {
+		e.maxSeq = seq
+		s.streams[stream] = e
+	}
 }
 
 func (s *state) item(ctx context.Context, key string) (store.Item, bool, error) {

@@ -260,13 +260,30 @@ func TestBatchReplays(t *testing.T) {
 	h.send(replay)
 	h.send(batch(5, 100))
 	h.settle(10 * time.Second)
+	// Once the grace window is over the watermark covers 1..5, so a late copy
+	// of batch 3 is a replay too.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		bs, _, err := h.store.BatchStream(context.Background(), "batch:pacspace")
+		require.NoError(t, err)
+		if bs.LastSeq == 5 {
+			require.Equal(t, "batch_5", bs.LastBatchID)
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "watermark stuck at", bs.LastSeq)
+		time.Sleep(20 * time.Millisecond)
+	}
+	late := batch(3, 100)
+	late = append(late[:len(late)-1:len(late)-1], ' ', ' ', '}')
+	h.send(late)
+	h.settle(10 * time.Second)
 	var replays []string
 	for _, a := range h.actions() {
 		if a.Reason == "replay" {
 			replays = append(replays, a.BatchID)
 		}
 	}
-	require.Equal(t, []string{"batch_2"}, replays)
+	require.Equal(t, []string{"batch_2", "batch_3"}, replays)
 	it, ok, err := h.store.Item(context.Background(), "acct:1")
 	require.NoError(t, err)
 	require.True(t, ok)
