@@ -115,7 +115,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *Agent, err er
 		Logger:      log.Named("dispatch"),
 		Registerer:  a.registry,
 	}, st, a.host)
-	a.worker = worker.New(worker.Config{
+	a.worker, err = worker.New(ctx, worker.Config{
 		Partitions: cfg.Worker.Partitions,
 		BatchSize:  cfg.Worker.BatchSize,
 		Grace:      cfg.Worker.Grace,
@@ -123,6 +123,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *Agent, err er
 		Registerer: a.registry,
 		Committed:  a.dispatch.Notify,
 	}, st, a.policies)
+	if err != nil {
+		return nil, err
+	}
 	tokens, err := a.adminTokens(ctx, opts.Announce)
 	if err != nil {
 		return nil, err

@@ -57,8 +57,9 @@ type Worker struct {
 	throttles  map[string]store.Throttle
 }
 
-// New returns a worker over st deciding with decide.
-func New(cfg Config, st *store.Store, decide Decider) *Worker {
+// New returns a worker over st deciding with decide, with the throttle
+// state read from the store.
+func New(ctx context.Context, cfg Config, st *store.Store, decide Decider) (*Worker, error) {
 	if cfg.Partitions <= 0 {
 		cfg.Partitions = runtime.GOMAXPROCS(0)
 	}
@@ -83,8 +84,16 @@ func New(cfg Config, st *store.Store, decide Decider) *Worker {
 	if cfg.Committed == nil {
 		cfg.Committed = func() {}
 	}
-	return &Worker{cfg: cfg, store: st, decide: decide, log: cfg.Logger, m: newMetrics(cfg.Registerer),
-		wake: make(chan struct{}, 1)}
+	w := &Worker{cfg: cfg, store: st, decide: decide, log: cfg.Logger, m: newMetrics(cfg.Registerer),
+		wake: make(chan struct{}, 1), throttles: map[string]store.Throttle{}}
+	ths, err := st.Throttles(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
+	for _, t := range ths {
+		w.throttles[t.Scope] = t
+	}
+	return w, nil
 }
 
 // Notify tells the worker new events are in the inbox. It never blocks.
@@ -125,14 +134,6 @@ type job struct {
 // store keeps failing; everything it had not committed is still pending in
 // the inbox and is processed again on the next start.
 func (w *Worker) Run(ctx context.Context) error {
-	ths, err := w.store.Throttles(ctx)
-	if err != nil {
-		return fmt.Errorf("worker: %w", err)
-	}
-	w.throttles = map[string]store.Throttle{}
-	for _, t := range ths {
-		w.throttles[t.Scope] = t
-	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	parts := make([]*partition, w.cfg.Partitions)
@@ -147,7 +148,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 		}(parts[i])
 	}
-	err = w.dispatch(ctx, parts)
+	err := w.dispatch(ctx, parts)
 	for _, p := range parts {
 		close(p.in)
 	}

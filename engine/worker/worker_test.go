@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -38,7 +39,8 @@ func newHarness(t *testing.T, dir string, grace time.Duration) *harness {
 	require.NoError(t, err)
 	pe, err := policy.New(ctx, policy.Config{Source: policy.Source{Dir: "../../policies"}})
 	require.NoError(t, err)
-	w := worker.New(worker.Config{Grace: grace, Poll: 20 * time.Millisecond}, st, pe)
+	w, err := worker.New(ctx, worker.Config{Grace: grace, Poll: 20 * time.Millisecond}, st, pe)
+	require.NoError(t, err)
 	rctx, cancel := context.WithCancel(ctx)
 	h := &harness{t: t, store: st, worker: w, cancel: cancel, done: make(chan error, 1)}
 	go func() { h.done <- w.Run(rctx) }()
@@ -368,7 +370,8 @@ func BenchmarkPipeline(b *testing.B) {
 		}()
 	}
 	wg.Wait()
-	w := worker.New(worker.Config{Poll: 5 * time.Millisecond}, st, pe)
+	w, err := worker.New(ctx, worker.Config{Poll: 5 * time.Millisecond}, st, pe)
+	require.NoError(b, err)
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	b.ResetTimer()
@@ -386,4 +389,33 @@ func BenchmarkPipeline(b *testing.B) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
 	cancel()
 	require.NoError(b, <-done)
+}
+
+// TestThrottleFollowsUsage: a throttle action sets the throttle state apps
+// read, and usage recovering clears it; both survive a restart.
+func TestThrottleFollowsUsage(t *testing.T) {
+	dir := t.TempDir()
+	h := newHarness(t, dir, 100*time.Millisecond)
+	ds := chain("cus_t", 3)
+	require.NoError(t, h.store.PutLedgerRecords(context.Background(), ledger(ds)))
+	body := func(d delta, remaining int) []byte {
+		b := d.body(0)
+		return []byte(strings.Replace(string(b), `"remainingDeltas":9900`, fmt.Sprintf(`"remainingDeltas":%d`, remaining), 1))
+	}
+	h.send(body(ds[0], 5000))
+	h.settle(5 * time.Second)
+	require.Equal(t, false, h.worker.Throttle("pacspace").Active)
+	h.send(body(ds[1], 50))
+	h.settle(5 * time.Second)
+	th := h.worker.Throttle("pacspace")
+	require.Equal(t, true, th.Active)
+	require.Equal(t, "approaching_limit", th.Reason)
+	h.stop()
+
+	h2 := newHarness(t, dir, 100*time.Millisecond)
+	h2.n = 100
+	require.Equal(t, true, h2.worker.Throttle("pacspace").Active) // read back from the store at start
+	h2.send(body(ds[2], 5000))
+	h2.settle(5 * time.Second)
+	require.Equal(t, false, h2.worker.Throttle("pacspace").Active)
 }
