@@ -96,6 +96,21 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *Agent, err er
 	if a.endpoints, err = receiver.NewEndpoints(ctx, st); err != nil {
 		return nil, err
 	}
+	// Plugins compile while the policies compile and run their tests.
+	type hostResult struct {
+		host *wasmhost.Host
+		err  error
+	}
+	hostc := make(chan hostResult, 1)
+	go func() {
+		h, err := a.loadPlugins(ctx)
+		hostc <- hostResult{h, err}
+	}()
+	defer func() {
+		if hr, ok := <-hostc; ok && err != nil && hr.host != nil {
+			hr.host.Close(context.Background()) // New failed before taking it
+		}
+	}()
 	src := policy.Source{FS: policies.FS, DataOverrides: cfg.Policy.Data}
 	if cfg.Policy.Dir != "" {
 		src = policy.Source{Dir: cfg.Policy.Dir, DataOverrides: cfg.Policy.Data}
@@ -103,9 +118,12 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *Agent, err er
 	if a.policies, err = policy.New(ctx, policy.Config{Source: src, Logger: log, Registerer: a.registry}); err != nil {
 		return nil, err
 	}
-	if a.host, err = a.loadPlugins(ctx); err != nil {
-		return nil, err
+	hr := <-hostc
+	close(hostc)
+	if hr.err != nil {
+		return nil, hr.err
 	}
+	a.host = hr.host
 	a.dispatch = dispatch.New(dispatch.Config{
 		MaxAttempts: cfg.Dispatch.MaxAttempts,
 		BaseDelay:   cfg.Dispatch.BaseDelay,

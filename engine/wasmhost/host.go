@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -123,13 +124,36 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Host, error) {
 			_ = h.Close(ctx)
 			return nil, fmt.Errorf("load plugin %q: duplicate name", pc.Name)
 		}
-		p, err := loadPlugin(ctx, pc, h.deps(o), true)
-		if err != nil {
-			_ = h.Close(ctx)
-			return nil, fmt.Errorf("load plugin %q: %w", pc.Name, err)
+		h.plugins[pc.Name] = nil
+	}
+	// Plugins load in parallel: startup is bounded by the slowest, not the sum.
+	loaded := make([]*plugin, len(cfg.Plugins))
+	errs := make([]error, len(cfg.Plugins))
+	var wg sync.WaitGroup
+	for i, pc := range cfg.Plugins {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			loaded[i], errs[i] = loadPlugin(ctx, pc, h.deps(o), true)
+		}()
+	}
+	wg.Wait()
+	for i, pc := range cfg.Plugins {
+		if loaded[i] != nil {
+			h.plugins[pc.Name] = loaded[i]
+			h.names = append(h.names, pc.Name)
+		} else {
+			delete(h.plugins, pc.Name)
 		}
-		h.plugins[pc.Name] = p
-		h.names = append(h.names, pc.Name)
+	}
+	for i, pc := range cfg.Plugins {
+		if errs[i] != nil {
+			_ = h.Close(ctx) // closes the plugins that did load
+			return nil, fmt.Errorf("load plugin %q: %w", pc.Name, errs[i])
+		}
+	}
+	for i := range cfg.Plugins {
+		p := loaded[i]
 		p.log.Info("plugin loaded", "path", p.cfg.Path, "kind", p.info.Kind,
 			"version", p.info.Version, "pool_size", cap(p.pool.slots))
 	}
