@@ -13,6 +13,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/arbiter-dev/arbiter/engine"
+	"github.com/arbiter-dev/arbiter/engine/config"
+	"github.com/arbiter-dev/arbiter/engine/normalize"
 	"github.com/arbiter-dev/arbiter/engine/policy"
 	"github.com/arbiter-dev/arbiter/policies"
 )
@@ -114,11 +116,16 @@ func newPolicyEvalCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "eval --input FILE",
 		Short: "Decide one input document and print the decision; executes nothing",
-		Long: `Evaluate data.arbiter.decision for one input document (a JSON object with
-"version": "` + engine.InputVersion + `", as in testdata/inputs) and print the
-input and the decision as indented JSON. No action is carried out. --input -
-reads standard input.`,
-		Example: `  arbiter policy eval --input testdata/inputs/delta.failed.input.json`,
+		Long: `Evaluate data.arbiter.decision for one event and print the input document
+and the decision as indented JSON. No action is carried out.
+
+FILE is either an input document (a JSON object with "version":
+"` + engine.InputVersion + `", as in testdata/inputs), evaluated as it is, or a raw
+webhook body (as in testdata/events), which is normalized first with an empty
+settlement state: no ledger record, chain or totals. --input - reads standard
+input.`,
+		Example: `  arbiter policy eval --input testdata/inputs/delta.failed.input.json
+  arbiter policy eval --input testdata/events/batch.verified.json`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if input == "" {
@@ -148,9 +155,9 @@ reads standard input.`,
 	return cmd
 }
 
-// readInputDocument reads an input document, refusing anything else: a
-// raw webhook body must be normalized first, and a field the document type
-// does not know is a typo that would silently vanish.
+// readInputDocument reads an input document, or normalizes a raw webhook
+// body into one. In an input document a field the type does not know is a
+// typo that would silently vanish, so it is an error.
 func readInputDocument(name string, stdin io.Reader) (*engine.Input, error) {
 	var b []byte
 	var err error
@@ -170,7 +177,12 @@ func readInputDocument(name string, stdin io.Reader) (*engine.Input, error) {
 	}
 	switch {
 	case head.Version == nil:
-		return nil, fmt.Errorf("%s has no \"version\": %q: raw webhook bodies need the normalizer (engine/normalize), not wired yet", name, engine.InputVersion)
+		n, err := normalize.Normalize(&engine.Event{Endpoint: config.DefaultEndpoint, EventID: "evt_policy_eval",
+			Scheme: engine.SchemeV1, Body: b, ReceivedAt: time.Now()})
+		if err != nil {
+			return nil, fmt.Errorf("%s: neither an input document (no \"version\") nor a webhook body: %w", name, err)
+		}
+		return &n.Input, nil
 	case *head.Version != engine.InputVersion:
 		return nil, fmt.Errorf("%s: input version %q, want %q", name, *head.Version, engine.InputVersion)
 	}

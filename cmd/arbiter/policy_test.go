@@ -161,7 +161,9 @@ func TestPolicyEvalCmd(t *testing.T) {
         "type": "alert"
       }
     ]`, false},
-		{"raw webhook body", `{"event": "delta.verified", "data": {}}`, "", "raw webhook bodies need the normalizer (engine/normalize), not wired yet", true},
+		{"raw webhook body, normalized", `{"event": "delta.verified", "data": {"delta": {"customerId": "c", "referenceId": "r", "amount": 500}}}`, "",
+			`"reason": "big"`, false},
+		{"malformed webhook body", `{"event": "delta.verified", "data": 5}`, "", `neither an input document (no "version") nor a webhook body`, true},
 		{"other version", `{"version": "arbiter.input/v9"}`, "", `input version "arbiter.input/v9", want "arbiter.input/v1"`, true},
 		{"unknown field", `{"version": "arbiter.input/v1", "delta": {"amuont": 5}}`, "", `unknown field "amuont"`, true},
 		{"not an object", `[1]`, "", "not a JSON object", true},
