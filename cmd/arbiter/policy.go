@@ -126,7 +126,7 @@ settlement state: no ledger record, chain or totals. --input - reads standard
 input.`,
 		Example: `  arbiter policy eval --input testdata/inputs/delta.failed.input.json
   arbiter policy eval --input testdata/events/batch.verified.json`,
-		Args:    cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if input == "" {
 				return errors.New("policy eval: --input is required")

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -290,4 +291,71 @@ func TestPipelineEndToEnd(t *testing.T) {
 	require.Contains(t, string(raw), revision)
 	require.NotContains(t, p.stderr.String(), token)
 	require.NotContains(t, p.stderr.String(), e2eSecret)
+}
+
+// TestPolicyHotReload runs the agent on a policy directory and changes it
+// under the agent: a good edit goes live on its own, a broken one is
+// rejected with its file:row and the previous revision stays, and SIGHUP
+// reloads too.
+func TestPolicyHotReload(t *testing.T) {
+	dir := t.TempDir()
+	pol := filepath.Join(dir, "policies")
+	require.NoError(t, os.CopyFS(pol, os.DirFS("../../policies")))
+	const token = "arb_reload_token_0123456789abcdef"
+	p := start(t, []string{"PACSPACE_WEBHOOK_SECRET=" + e2eSecret, "ARBITER_DATA_DIR=" + filepath.Join(dir, "data"),
+		"ARBITER_LISTEN=127.0.0.1:0", "ARBITER_ADMIN_TOKEN=" + token, "ARBITER_LOG_LEVEL=debug"}, "serve", "--policy-dir", pol)
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(p.stderr.String(), "watching policy directory"); {
+		require.True(t, time.Now().Before(deadline), "the watcher did not start")
+		time.Sleep(10 * time.Millisecond)
+	}
+	status := func() map[string]any {
+		req, _ := http.NewRequest(http.MethodGet, p.url("/v1/policies"), nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var env struct {
+			Data map[string]any `json:"data"`
+		}
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&env))
+		return env.Data
+	}
+	waitFor := func(what string, cond func(map[string]any) bool) map[string]any {
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			st := status()
+			if cond(st) {
+				return st
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: policy status still %v", what, st)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	first := status()["revision"].(string)
+
+	// A good edit: a threshold in data.json.
+	data, err := os.ReadFile(filepath.Join(pol, "data.json"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(pol, "data.json"), bytes.Replace(data, []byte(`"drift": 0.01`), []byte(`"drift": 0.02`), 1), 0o644))
+	second := waitFor("good edit", func(st map[string]any) bool { return st["revision"] != first })["revision"].(string)
+
+	// A broken edit is rejected; the second revision stays active.
+	require.NoError(t, os.WriteFile(filepath.Join(pol, "broken.rego"), []byte("package arbiter.rules\n\nactions contains x if {\n"), 0o644))
+	st := waitFor("broken edit", func(st map[string]any) bool { return st["lastError"] != nil })
+	require.Equal(t, second, st["revision"])
+	require.Contains(t, fmt.Sprint(st["lastError"]), "broken.rego:")
+	require.Contains(t, p.stderr.String(), "broken.rego:")
+
+	// Fixed, then reloaded by SIGHUP as well.
+	require.NoError(t, os.Remove(filepath.Join(pol, "broken.rego")))
+	waitFor("fixed", func(st map[string]any) bool { return st["lastError"] == nil })
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGHUP))
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(p.stderr.String(), "SIGHUP: reloading policies") {
+		require.True(t, time.Now().Before(deadline), "SIGHUP not acted on")
+		time.Sleep(20 * time.Millisecond)
+	}
+	require.Equal(t, second, status()["revision"])
 }
