@@ -208,7 +208,7 @@ func (p *partition) applyOne(ctx context.Context, j *job, expired bool) error {
 	raw, _ := json.Marshal(&in)
 	digest := sha256.Sum256(raw)
 	dec := store.Decision{EventSeq: j.ev.Seq, EventID: j.ev.EventID, Revision: d.Revision,
-		InputDigest: hex.EncodeToString(digest[:]), Input: raw, Actions: []byte("[]")}
+		InputDigest: hex.EncodeToString(digest[:]), Input: raw, Actions: []byte("[]"), Eval: d.EvalDuration}
 	if derr != nil {
 		dec.Error = derr.Error()
 		p.changes.Decisions = append(p.changes.Decisions, dec)

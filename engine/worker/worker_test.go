@@ -419,3 +419,29 @@ func TestThrottleFollowsUsage(t *testing.T) {
 	h2.settle(5 * time.Second)
 	require.Equal(t, false, h2.worker.Throttle("pacspace").Active)
 }
+
+// TestMalformedDoesNotBlock: a payload that cannot be normalized is recorded
+// as failed with its reason, and the events after it are processed.
+func TestMalformedDoesNotBlock(t *testing.T) {
+	h := newHarness(t, t.TempDir(), 100*time.Millisecond)
+	ds := chain("cus_m", 2)
+	require.NoError(t, h.store.PutLedgerRecords(context.Background(), ledger(ds)))
+	h.send(ds[0].body(0))
+	h.send([]byte(`{"event":"delta.verified","data":{"delta":{"customerId":"cus_m","referenceId":"r","amount":"lots"}}}`))
+	h.send(ds[1].body(0))
+	h.settle(5 * time.Second)
+	counts, err := h.store.EventCounts(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, map[engine.EventStatus]int64{engine.StatusProcessed: 2, engine.StatusFailed: 1}, counts)
+	ev, err := h.store.Event(context.Background(), 2)
+	require.NoError(t, err)
+	require.Equal(t, engine.StatusFailed, ev.Status)
+	require.Contains(t, ev.Error, "delta.amount must be a number")
+	ds2, err := h.store.Decisions(context.Background(), 0, 10)
+	require.NoError(t, err)
+	require.Equal(t, 2, len(ds2))
+	for _, d := range ds2 {
+		require.True(t, d.Eval > 0, "evaluation time is recorded", d.EventID)
+	}
+	noAlerts(t, h.actions())
+}
