@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -50,8 +51,21 @@ type Dispatcher struct {
 	log   hclog.Logger
 	m     metrics
 	wake  chan struct{}
-	lanes map[string]chan struct{} // a slot per in-flight delivery
+	lanes map[string]*lane
+	done  chan store.Attempt // finished attempts, recorded in batches
 }
+
+// lane is one plugin's queue: claimed deliveries wait in it for one of the
+// plugin's Concurrency workers.
+type lane struct {
+	plugin  string
+	queue   chan store.Delivery
+	claimed atomic.Int64 // queued or in flight
+}
+
+// claimAhead is how many deliveries a lane claims per worker, so a claim
+// round, one transaction, feeds several deliveries.
+const claimAhead = 8
 
 // New returns a dispatcher for the deliveries in st.
 func New(cfg Config, st *store.Store, inv Invoker) *Dispatcher {
@@ -86,9 +100,9 @@ func New(cfg Config, st *store.Store, inv Invoker) *Dispatcher {
 		cfg.Registerer = prometheus.NewRegistry()
 	}
 	d := &Dispatcher{cfg: cfg, store: st, inv: inv, log: cfg.Logger, m: newMetrics(cfg.Registerer),
-		wake: make(chan struct{}, 1), lanes: map[string]chan struct{}{}}
+		wake: make(chan struct{}, 1), lanes: map[string]*lane{}, done: make(chan store.Attempt, 1024)}
 	for _, p := range cfg.Plugins {
-		d.lanes[p] = make(chan struct{}, cfg.Concurrency)
+		d.lanes[p] = &lane{plugin: p, queue: make(chan store.Delivery, cfg.Concurrency*claimAhead)}
 	}
 	return d
 }
@@ -101,14 +115,41 @@ func (d *Dispatcher) Notify() {
 	}
 }
 
-// Run delivers until ctx is done, then waits for deliveries in flight.
+// Run delivers until ctx is done, then lets deliveries in flight finish and
+// records them. Claimed deliveries still queued keep their lease and are
+// delivered after it by this or another process.
 func (d *Dispatcher) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	defer wg.Wait()
+	var workers sync.WaitGroup
+	for _, l := range d.lanes {
+		for range d.cfg.Concurrency {
+			workers.Add(1)
+			go func() {
+				defer workers.Done()
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case del := <-l.queue:
+						d.done <- d.deliver(ctx, del)
+						l.claimed.Add(-1)
+						d.Notify()
+					}
+				}
+			}()
+		}
+	}
+	recorded := make(chan struct{})
+	go func() { d.record(ctx); close(recorded) }()
+	defer func() {
+		workers.Wait()
+		close(d.done)
+		<-recorded
+		d.releaseQueued()
+	}()
 	tick := time.NewTicker(d.cfg.Poll)
 	defer tick.Stop()
 	for {
-		d.claimRound(ctx, &wg)
+		d.claimRound(ctx)
 		if err := d.failUnrouted(ctx); err != nil && ctx.Err() == nil {
 			d.log.Error("failing deliveries to unknown plugins", "error", err)
 		}
@@ -122,35 +163,81 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 }
 
 // claimRound claims as many due deliveries as each lane has room for.
-func (d *Dispatcher) claimRound(ctx context.Context, wg *sync.WaitGroup) {
-	for plugin, lane := range d.lanes {
-		room := cap(lane) - len(lane)
-		if room == 0 {
+func (d *Dispatcher) claimRound(ctx context.Context) {
+	for _, l := range d.lanes {
+		room := cap(l.queue) - int(l.claimed.Load())
+		if room <= 0 {
 			continue
 		}
-		ds, err := d.store.ClaimDue(ctx, plugin, d.cfg.Now(), d.cfg.Lease, room)
+		ds, err := d.store.ClaimDue(ctx, l.plugin, d.cfg.Now(), d.cfg.Lease, room)
 		if err != nil {
 			if ctx.Err() == nil {
-				d.log.Error("claiming deliveries failed", "plugin", plugin, "error", err)
+				d.log.Error("claiming deliveries failed", "plugin", l.plugin, "error", err)
 			}
 			continue
 		}
+		l.claimed.Add(int64(len(ds)))
 		for _, del := range ds {
-			lane <- struct{}{}
-			wg.Add(1)
-			go func(del store.Delivery) {
-				defer wg.Done()
-				defer func() { <-lane; d.Notify() }()
-				d.deliver(ctx, del)
-			}(del)
+			l.queue <- del // room was reserved above
 		}
 	}
 }
 
-// deliver makes one attempt and records it. The attempt's own deadline is the
-// plugin's timeout (the host enforces it); shutdown does not cut it short,
-// so a delivery in flight is recorded rather than left to its lease.
-func (d *Dispatcher) deliver(ctx context.Context, del store.Delivery) {
+// releaseQueued hands deliveries claimed but not started back, so a restart
+// delivers them at once instead of after their lease.
+func (d *Dispatcher) releaseQueued() {
+	var ids []string
+	for _, l := range d.lanes {
+		for {
+			select {
+			case del := <-l.queue:
+				ids = append(ids, del.ID)
+				l.claimed.Add(-1)
+				continue
+			default:
+			}
+			break
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.store.ReleaseDeliveries(ctx, ids, d.cfg.Now()); err != nil {
+		d.log.Warn("releasing queued deliveries failed; they are retried after their lease", "count", len(ids), "error", err)
+	}
+}
+
+// record writes finished attempts, as many per transaction as have queued
+// up. It outlives the workers so that every attempt made is recorded.
+func (d *Dispatcher) record(ctx context.Context) {
+	batch := make([]store.Attempt, 0, 256)
+	for a := range d.done {
+		batch = append(batch[:0], a)
+	fill:
+		for len(batch) < cap(batch) {
+			select {
+			case a, ok := <-d.done:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, a)
+			default:
+				break fill
+			}
+		}
+		// The attempts happened: record them even while shutting down.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		if err := d.store.FinishAttempts(rctx, batch); err != nil {
+			d.log.Error("recording delivery attempts failed; they will be retried after their lease", "count", len(batch), "error", err)
+		}
+		cancel()
+	}
+}
+
+// deliver makes one attempt and says what it came to. The attempt's own
+// deadline is the plugin's timeout (the host enforces it); shutdown does not
+// cut it short, so a delivery in flight is recorded rather than left to its
+// lease.
+func (d *Dispatcher) deliver(ctx context.Context, del store.Delivery) store.Attempt {
 	attempt := del.Attempts + 1
 	start := d.cfg.Now()
 	req := wasmhost.Request{
@@ -198,12 +285,7 @@ func (d *Dispatcher) deliver(ctx context.Context, del store.Delivery) {
 		d.log.Warn("delivery will be retried", "delivery", del.ID, "plugin", del.Plugin, "attempt", attempt,
 			"next_attempt_at", a.NextAttemptAt, "error", a.Error)
 	}
-	// Recording must outlive shutdown's cancellation: the attempt happened.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := d.store.FinishAttempt(rctx, a); err != nil {
-		d.log.Error("recording a delivery attempt failed; it will be retried after its lease", "delivery", del.ID, "error", err)
-	}
+	return a
 }
 
 // backoff is the delay before attempt+1: a plugin's retry-after when it

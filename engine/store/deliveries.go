@@ -73,45 +73,39 @@ func scanDelivery(row scanner) (Delivery, error) {
 // now: their next attempt moves to now+lease, so a dispatcher that dies
 // mid-delivery leaves them to be retried after the lease, never lost.
 func (s *Store) ClaimDue(ctx context.Context, plugin string, now time.Time, lease time.Duration, limit int) ([]Delivery, error) {
-	rows, err := s.w.QueryContext(ctx, `UPDATE deliveries SET next_attempt_at = ?, updated_at = ?
-		WHERE id IN (SELECT id FROM deliveries WHERE status = ? AND plugin = ? AND next_attempt_at <= ?
-			ORDER BY next_attempt_at LIMIT ?)
-		RETURNING id`, micros(now.Add(lease)), micros(now), string(engine.DeliveryPending), plugin, micros(now), limit)
-	if err != nil {
-		return nil, fmt.Errorf("claim deliveries: %w", err)
-	}
-	var ids []any
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("claim deliveries: %w", err)
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("claim deliveries: %w", err)
-	}
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	q := `SELECT ` + deliveryColumns + ` FROM deliveries d JOIN events e ON e.seq = d.event_seq
-		WHERE d.id IN (?` + strings.Repeat(", ?", len(ids)-1) + `) ORDER BY d.created_at, d.id`
-	rows, err = s.w.QueryContext(ctx, q, ids...)
-	if err != nil {
-		return nil, fmt.Errorf("claim deliveries: %w", err)
-	}
-	defer rows.Close()
 	var out []Delivery
-	for rows.Next() {
-		d, err := scanDelivery(rows)
+	err := s.relaxedTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries d JOIN events e ON e.seq = d.event_seq
+			WHERE d.status = ? AND d.plugin = ? AND d.next_attempt_at <= ?
+			ORDER BY d.next_attempt_at, d.created_at, d.id LIMIT ?`,
+			string(engine.DeliveryPending), plugin, micros(now), limit)
 		if err != nil {
-			return nil, fmt.Errorf("claim deliveries: %w", err)
+			return err
 		}
-		out = append(out, d)
+		for rows.Next() {
+			d, err := scanDelivery(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			out = append(out, d)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, d := range out {
+			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET next_attempt_at = ?, updated_at = ? WHERE id = ?`,
+				micros(now.Add(lease)), micros(now), d.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // NextDue is when the earliest pending delivery of any plugin is due; ok is
@@ -129,42 +123,39 @@ func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 	return fromMicros(v.Int64), true, nil
 }
 
-// FinishAttempt records an attempt and moves its delivery to the new state.
-func (s *Store) FinishAttempt(ctx context.Context, a Attempt) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("finish attempt: %w", err)
-	}
-	defer tx.Rollback()
+// FinishAttempts records attempts and moves their deliveries to their new
+// states, in one transaction. Losing it to a power cut only means those
+// deliveries are made again, with the same idempotency keys, so it commits
+// without its own fsync. An attempt whose delivery is no longer pending
+// (retried by an operator meanwhile) is recorded and changes nothing.
+func (s *Store) FinishAttempts(ctx context.Context, as []Attempt) error {
 	now := micros(time.Now())
-	if _, err := tx.ExecContext(ctx, `INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_us, result, error)
-		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (delivery_id, attempt) DO NOTHING`,
-		a.DeliveryID, a.Attempt, micros(a.StartedAt), a.Duration.Microseconds(), a.Result, a.Error); err != nil {
-		return fmt.Errorf("finish attempt: %w", err)
-	}
-	var delivered int64
-	if a.Status == engine.DeliveryDelivered {
-		delivered = now
-	}
-	res, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = ?, attempts = ?, last_error = ?, next_attempt_at = ?,
-			delivered_at = ?, updated_at = ?
-		WHERE id = ? AND status = ?`,
-		string(a.Status), a.Attempt, a.Error, micros(a.NextAttemptAt), delivered, now, a.DeliveryID, string(engine.DeliveryPending))
+	err := s.relaxedTx(ctx, func(tx *sql.Tx) error {
+		for _, a := range as {
+			var delivered int64
+			if a.Status == engine.DeliveryDelivered {
+				delivered = now
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_us, result, error)
+				VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (delivery_id, attempt) DO NOTHING`,
+				a.DeliveryID, a.Attempt, micros(a.StartedAt), a.Duration.Microseconds(), a.Result, a.Error); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = ?, attempts = ?, last_error = ?, next_attempt_at = ?,
+					delivered_at = ?, updated_at = ?
+				WHERE id = ? AND status = ?`,
+				string(a.Status), a.Attempt, a.Error, micros(a.NextAttemptAt), delivered, now, a.DeliveryID,
+				string(engine.DeliveryPending)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("finish attempt: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		return fmt.Errorf("finish attempt %s: %w", a.DeliveryID, ErrNotPending)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("finish attempt: %w", err)
+		return fmt.Errorf("finish attempts: %w", err)
 	}
 	return nil
 }
-
-// ErrNotPending is returned when a delivery is not in the pending state an
-// operation needs.
-var ErrNotPending = errors.New("delivery is not pending")
 
 // DeliveryAttempt is one stored attempt.
 type DeliveryAttempt struct {
@@ -276,4 +267,21 @@ func (s *Store) FailUnknownPlugins(ctx context.Context, known []string, now time
 	}
 	n, _ := res.RowsAffected()
 	return n, nil
+}
+
+// ReleaseDeliveries makes pending deliveries claimed but not attempted due
+// again at now.
+func (s *Store) ReleaseDeliveries(ctx context.Context, ids []string, now time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	args := []any{micros(now), micros(now), string(engine.DeliveryPending)}
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	if _, err := s.w.ExecContext(ctx, `UPDATE deliveries SET next_attempt_at = ?, updated_at = ? WHERE status = ? AND id IN (`+
+		placeholders(len(ids))+`)`, args...); err != nil {
+		return fmt.Errorf("release deliveries: %w", err)
+	}
+	return nil
 }

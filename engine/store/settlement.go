@@ -122,33 +122,43 @@ func (c *Changes) Empty() bool {
 
 // Apply writes c in one transaction: state, decisions, outbox and event
 // statuses commit together or not at all, so a crash replays a batch cleanly.
-//
-// The commit does not wait for its own fsync: everything it writes is derived
-// from inbox events, which are durable already, so losing it to a power cut
-// only means those events are processed again. The next inbox commit's fsync
-// covers it (one WAL, written in order).
+// Everything it writes is derived from inbox events, which are durable
+// already, so it commits without waiting for its own fsync (relaxedTx).
 func (s *Store) Apply(ctx context.Context, c *Changes) error {
+	if err := s.relaxedTx(ctx, func(tx *sql.Tx) error {
+		return s.applyTx(ctx, tx, c, micros(time.Now()))
+	}); err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	return nil
+}
+
+// relaxedTx runs fn in a writer transaction that commits without its own
+// fsync. For writes that can be redone from durable state: losing one to a
+// power cut means processing or delivering again, never losing an event.
+// The next inbox commit's fsync covers it (one WAL, written in order).
+func (s *Store) relaxedTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	conn, err := s.w.Conn(ctx)
 	if err != nil {
-		return fmt.Errorf("apply: %w", err)
+		return err
 	}
 	defer conn.Close()
 	if s.sync != SyncNormal {
 		if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = NORMAL`); err != nil {
-			return fmt.Errorf("apply: %w", err)
+			return err
 		}
 		defer conn.ExecContext(context.Background(), `PRAGMA synchronous = `+strings.ToUpper(s.sync))
 	}
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("apply: begin: %w", err)
+		return fmt.Errorf("begin: %w", err)
 	}
-	if err := s.applyTx(ctx, tx, c, micros(time.Now())); err != nil {
+	if err := fn(tx); err != nil {
 		tx.Rollback()
-		return fmt.Errorf("apply: %w", err)
+		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("apply: commit: %w", err)
+		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
 }
