@@ -28,7 +28,7 @@ test-policies:
 	$(GO) tool opa test policies/ --coverage --threshold 90 >/dev/null
 	$(GO) tool opa test policies/ -v | tail -n 1
 
-bench:
+bench: plugins
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(COUNT) $(PKGS)
 
 # Load test over loopback: the seed Express agent and arbiter serve, measured
