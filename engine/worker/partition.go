@@ -448,6 +448,8 @@ func (p *partition) chainState(ctx context.Context, j *job, in *engine.Input, ex
 		cs.Status = engine.ChainGenesis
 		extend(cs.Status)
 	case !head.exists:
+		p.log.Info("first proof seen for this customer; waiting for an older one before deciding",
+			"customer", customer, "event_id", j.ev.EventID, "up_to", p.w.cfg.Grace)
 		return transition{hold: true}, nil
 	case prev == head.Head:
 		cs.Status = engine.ChainLinked
