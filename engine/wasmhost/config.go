@@ -203,7 +203,7 @@ type options struct {
 func WithLogger(l hclog.Logger) Option { return func(o *options) { o.logger = l } }
 
 // WithKV sets the store behind kv_get and kv_set. Without one, those calls
-// answer CodeUnavailable.
+// answer abi.CodeUnavailable.
 func WithKV(kv KV) Option { return func(o *options) { o.kv = kv } }
 
 // WithClock sets the clock behind now and the guest's WASI wall clock. The

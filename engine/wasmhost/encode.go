@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/arbiter-dev/arbiter/plugins/abi"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -17,24 +18,24 @@ import (
 // ABI v1 promises it, so a guest can take the action without scanning it.
 func appendInput(b []byte, req *Request, config json.RawMessage) []byte {
 	b = append(b, `{"abi":`...)
-	b = strconv.AppendInt(b, ABIVersion, 10)
+	b = strconv.AppendInt(b, abi.ABIVersion, 10)
 	b = append(b, `,"event":{"id":`...)
-	b = appendString(b, req.Event.ID)
+	b = abi.AppendString(b, req.Event.ID)
 	b = append(b, `,"type":`...)
-	b = appendString(b, req.Event.Type)
+	b = abi.AppendString(b, req.Event.Type)
 	b = append(b, `,"endpoint":`...)
-	b = appendString(b, req.Event.Endpoint)
+	b = abi.AppendString(b, req.Event.Endpoint)
 	b = append(b, `,"customerId":`...)
-	b = appendString(b, req.Event.CustomerID)
+	b = abi.AppendString(b, req.Event.CustomerID)
 	if !req.Event.ReceivedAt.IsZero() {
 		b = append(b, `,"receivedAt":"`...)
 		b = req.Event.ReceivedAt.UTC().AppendFormat(b, time.RFC3339Nano)
 		b = append(b, '"')
 	}
 	b = append(b, `},"deliveryId":`...)
-	b = appendString(b, req.DeliveryID)
+	b = abi.AppendString(b, req.DeliveryID)
 	b = append(b, `,"idempotencyKey":`...)
-	b = appendString(b, req.IdempotencyKey)
+	b = abi.AppendString(b, req.IdempotencyKey)
 	b = append(b, `,"attempt":`...)
 	b = strconv.AppendInt(b, int64(req.Attempt), 10)
 	b = append(b, `,"config":`...)
@@ -42,50 +43,6 @@ func appendInput(b []byte, req *Request, config json.RawMessage) []byte {
 	b = append(b, `,"action":`...)
 	b = append(b, bytes.TrimSpace(req.Action)...)
 	return append(b, '}')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // output is the handle output JSON.
@@ -111,12 +68,12 @@ func parseOutput(b []byte) (Result, error) {
 		o = slow
 	}
 	switch o.Status {
-	case statusOK, statusRetry, statusFail:
+	case abi.StatusOK, abi.StatusRetry, abi.StatusFail:
 	case "":
 		return Result{}, errors.New(`output has no "status"`)
 	default:
 		return Result{}, fmt.Errorf("output status %q, want %q, %q or %q",
-			truncate(o.Status, 40), statusOK, statusRetry, statusFail)
+			truncate(o.Status, 40), abi.StatusOK, abi.StatusRetry, abi.StatusFail)
 	}
 	res := Result{Status: Status(o.Status), Message: truncate(o.Message, maxMessageBytes)}
 	if o.RetryAfterMs > 0 {
@@ -230,12 +187,12 @@ func scanPlainString(b []byte, i int) (s []byte, next int, ok bool) {
 // internStatus avoids allocating the three statuses.
 func internStatus(b []byte) string {
 	switch string(b) {
-	case statusOK:
-		return statusOK
-	case statusRetry:
-		return statusRetry
-	case statusFail:
-		return statusFail
+	case abi.StatusOK:
+		return abi.StatusOK
+	case abi.StatusRetry:
+		return abi.StatusRetry
+	case abi.StatusFail:
+		return abi.StatusFail
 	}
 	return string(b)
 }

@@ -2,6 +2,7 @@ package wasmhost
 
 import (
 	"encoding/json"
+	"github.com/arbiter-dev/arbiter/plugins/abi"
 	"strings"
 	"testing"
 	"time"
@@ -36,10 +37,10 @@ func FuzzAppendString(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		b := appendString(nil, s)
+		b := abi.AppendString(nil, s)
 		var got string
 		if err := json.Unmarshal(b, &got); err != nil {
-			t.Fatalf("appendString(%q) = %s: %v", s, b, err)
+			t.Fatalf("abi.AppendString(%q) = %s: %v", s, b, err)
 		}
 		want := strings.ToValidUTF8(s, "\ufffd")
 		if !utf8.ValidString(s) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/arbiter-dev/arbiter/plugins/abi"
 	"net"
 	"net/http"
 	"slices"
@@ -45,9 +46,9 @@ type EventSummary struct {
 type Status string
 
 const (
-	StatusOK    Status = statusOK    // delivered
-	StatusRetry Status = statusRetry // not delivered; try again later
-	StatusFail  Status = statusFail  // not delivered; trying again will not help
+	StatusOK    Status = abi.StatusOK    // delivered
+	StatusRetry Status = abi.StatusRetry // not delivered; try again later
+	StatusFail  Status = abi.StatusFail  // not delivered; trying again will not help
 )
 
 // Result is what a plugin answered.
@@ -63,8 +64,8 @@ type Result struct {
 type Kind string
 
 const (
-	KindNotifier Kind = "notifier"
-	KindStore    Kind = "store"
+	KindNotifier Kind = abi.KindNotifier
+	KindStore    Kind = abi.KindStore
 )
 
 // Info is what a plugin's describe export reports. A plugin without describe

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/arbiter-dev/arbiter/plugins/abi"
 	"os"
 	"strings"
 	"sync"
@@ -24,13 +25,13 @@ func TestDescribeAndPlugins(t *testing.T) {
 	requireEqual(t, "probe", info.Name)
 	requireEqual(t, KindNotifier, info.Kind)
 	requireEqual(t, "0.0.1", info.Version)
-	requireEqual(t, ABIVersion, info.ABI)
+	requireEqual(t, abi.ABIVersion, info.ABI)
 	requireContains(t, string(info.ConfigSchema), `"mode"`)
 
 	info, err = h.Describe("raw")
 	requireNoError(t, err)
 	requireEqual(t, "", info.Name)
-	requireEqual(t, ABIVersion, info.ABI)
+	requireEqual(t, abi.ABIVersion, info.ABI)
 
 	_, err = h.Describe("nope")
 	requireErrorIs(t, err, ErrUnknownPlugin)

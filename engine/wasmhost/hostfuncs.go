@@ -3,6 +3,7 @@ package wasmhost
 import (
 	"context"
 	"fmt"
+	"github.com/arbiter-dev/arbiter/plugins/abi"
 	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
@@ -15,7 +16,7 @@ type callState struct {
 	base       hclog.Logger
 	deliveryID string
 	logger     hclog.Logger // base with the delivery id, made on first use
-	pending    []byte       // the pending result, see FuncReadResult
+	pending    []byte       // the pending result, see abi.FuncReadResult
 }
 
 // log returns the plugin's logger with the call's delivery id attached.
@@ -68,7 +69,7 @@ func read(mod api.Module, fn string, ptr, n uint32) []byte {
 
 // instantiateHostModule exports the host functions to the plugin's runtime.
 func (p *plugin) instantiateHostModule(ctx context.Context) error {
-	b := p.rt.NewHostModuleBuilder(HostModule)
+	b := p.rt.NewHostModuleBuilder(abi.HostModule)
 	export := func(name string, fn api.GoModuleFunc, params ...string) {
 		sig := hostImports[name]
 		b.NewFunctionBuilder().
@@ -76,24 +77,24 @@ func (p *plugin) instantiateHostModule(ctx context.Context) error {
 			WithParameterNames(params...).
 			Export(name)
 	}
-	export(FuncLog, p.hostLog, "level", "ptr", "len")
-	export(FuncNow, p.hostNow)
-	export(FuncHTTP, p.hostHTTP, "ptr", "len")
-	export(FuncKVGet, p.hostKVGet, "key_ptr", "key_len")
-	export(FuncKVSet, p.hostKVSet, "key_ptr", "key_len", "val_ptr", "val_len")
-	export(FuncSecret, p.hostSecret, "name_ptr", "name_len")
-	export(FuncReadResult, p.hostReadResult, "ptr", "len")
+	export(abi.FuncLog, p.hostLog, "level", "ptr", "len")
+	export(abi.FuncNow, p.hostNow)
+	export(abi.FuncHTTP, p.hostHTTP, "ptr", "len")
+	export(abi.FuncKVGet, p.hostKVGet, "key_ptr", "key_len")
+	export(abi.FuncKVSet, p.hostKVSet, "key_ptr", "key_len", "val_ptr", "val_len")
+	export(abi.FuncSecret, p.hostSecret, "name_ptr", "name_len")
+	export(abi.FuncReadResult, p.hostReadResult, "ptr", "len")
 	_, err := b.Instantiate(ctx)
 	return err
 }
 
 func (p *plugin) hostLog(ctx context.Context, mod api.Module, stack []uint64) {
 	level, ptr, n := uint32(stack[0]), uint32(stack[1]), uint32(stack[2])
-	truncated := n > MaxLogBytes
+	truncated := n > abi.MaxLogBytes
 	if truncated {
-		n = MaxLogBytes
+		n = abi.MaxLogBytes
 	}
-	msg := p.redact.string(toValidUTF8(read(mod, FuncLog, ptr, n)))
+	msg := p.redact.string(toValidUTF8(read(mod, abi.FuncLog, ptr, n)))
 	if truncated {
 		msg += "…"
 	}
@@ -102,13 +103,13 @@ func (p *plugin) hostLog(ctx context.Context, mod api.Module, stack []uint64) {
 
 func logLevel(l uint32) hclog.Level {
 	switch l {
-	case LogTrace:
+	case abi.LogTrace:
 		return hclog.Trace
-	case LogDebug:
+	case abi.LogDebug:
 		return hclog.Debug
-	case LogWarn:
+	case abi.LogWarn:
 		return hclog.Warn
-	case LogError:
+	case abi.LogError:
 		return hclog.Error
 	default:
 		return hclog.Info
@@ -128,19 +129,19 @@ func (p *plugin) hostNow(_ context.Context, _ api.Module, stack []uint64) {
 
 func (p *plugin) hostSecret(ctx context.Context, mod api.Module, stack []uint64) {
 	s := p.state(ctx)
-	name := string(read(mod, FuncSecret, uint32(stack[0]), uint32(stack[1])))
+	name := string(read(mod, abi.FuncSecret, uint32(stack[0]), uint32(stack[1])))
 	v, ok := p.cfg.Secrets[name]
 	if !ok {
-		stack[0] = s.replyf(CodeNotFound, "secret %q is not granted to this plugin", name)
+		stack[0] = s.replyf(abi.CodeNotFound, "secret %q is not granted to this plugin", name)
 		return
 	}
-	stack[0] = s.reply(CodeOK, []byte(v))
+	stack[0] = s.reply(abi.CodeOK, []byte(v))
 }
 
 func (p *plugin) hostKVGet(ctx context.Context, mod api.Module, stack []uint64) {
 	s := p.state(ctx)
-	key, code, msg := p.kvKey(mod, FuncKVGet, uint32(stack[0]), uint32(stack[1]))
-	if code != CodeOK {
+	key, code, msg := p.kvKey(mod, abi.FuncKVGet, uint32(stack[0]), uint32(stack[1]))
+	if code != abi.CodeOK {
 		stack[0] = s.reply(code, []byte(msg))
 		return
 	}
@@ -148,48 +149,48 @@ func (p *plugin) hostKVGet(ctx context.Context, mod api.Module, stack []uint64) 
 	switch {
 	case err != nil:
 		s.log().Warn("kv_get failed", "error", err)
-		stack[0] = s.replyf(CodeFailed, "kv_get failed")
+		stack[0] = s.replyf(abi.CodeFailed, "kv_get failed")
 	case !ok:
-		stack[0] = s.reply(CodeNotFound, nil)
+		stack[0] = s.reply(abi.CodeNotFound, nil)
 	default:
-		stack[0] = s.reply(CodeOK, v)
+		stack[0] = s.reply(abi.CodeOK, v)
 	}
 }
 
 func (p *plugin) hostKVSet(ctx context.Context, mod api.Module, stack []uint64) {
 	s := p.state(ctx)
-	key, code, msg := p.kvKey(mod, FuncKVSet, uint32(stack[0]), uint32(stack[1]))
-	if code != CodeOK {
+	key, code, msg := p.kvKey(mod, abi.FuncKVSet, uint32(stack[0]), uint32(stack[1]))
+	if code != abi.CodeOK {
 		stack[0] = s.reply(code, []byte(msg))
 		return
 	}
 	n := uint32(stack[3])
-	if n > MaxValueBytes {
-		stack[0] = s.replyf(CodeTooLarge, "value of %d bytes exceeds %d", n, MaxValueBytes)
+	if n > abi.MaxValueBytes {
+		stack[0] = s.replyf(abi.CodeTooLarge, "value of %d bytes exceeds %d", n, abi.MaxValueBytes)
 		return
 	}
 	// Copy: the store may keep the slice, and guest memory changes.
-	val := append([]byte(nil), read(mod, FuncKVSet, uint32(stack[2]), n)...)
+	val := append([]byte(nil), read(mod, abi.FuncKVSet, uint32(stack[2]), n)...)
 	if err := p.kv.Put(ctx, p.name, key, val); err != nil {
 		s.log().Warn("kv_set failed", "error", err)
-		stack[0] = s.replyf(CodeFailed, "kv_set failed")
+		stack[0] = s.replyf(abi.CodeFailed, "kv_set failed")
 		return
 	}
-	stack[0] = s.reply(CodeOK, nil)
+	stack[0] = s.reply(abi.CodeOK, nil)
 }
 
 func (p *plugin) kvKey(mod api.Module, fn string, ptr, n uint32) (string, uint32, string) {
 	if p.kv == nil {
-		return "", CodeUnavailable, "no key-value store is configured"
+		return "", abi.CodeUnavailable, "no key-value store is configured"
 	}
-	if n == 0 || n > MaxKeyBytes {
-		return "", CodeInvalid, fmt.Sprintf("key length %d, want 1 to %d bytes", n, MaxKeyBytes)
+	if n == 0 || n > abi.MaxKeyBytes {
+		return "", abi.CodeInvalid, fmt.Sprintf("key length %d, want 1 to %d bytes", n, abi.MaxKeyBytes)
 	}
 	key := read(mod, fn, ptr, n)
 	if !utf8.Valid(key) {
-		return "", CodeInvalid, "key is not UTF-8"
+		return "", abi.CodeInvalid, "key is not UTF-8"
 	}
-	return string(key), CodeOK, ""
+	return string(key), abi.CodeOK, ""
 }
 
 func (p *plugin) hostReadResult(ctx context.Context, mod api.Module, stack []uint64) {
@@ -199,7 +200,7 @@ func (p *plugin) hostReadResult(ctx context.Context, mod api.Module, stack []uin
 		n = uint32(len(s.pending))
 	}
 	if n > 0 && !mod.Memory().Write(ptr, s.pending[:n]) {
-		panic(fmt.Errorf("%s: write [%d, %d) is out of memory bounds", FuncReadResult, ptr, uint64(ptr)+uint64(n)))
+		panic(fmt.Errorf("%s: write [%d, %d) is out of memory bounds", abi.FuncReadResult, ptr, uint64(ptr)+uint64(n)))
 	}
 	s.pending = nil
 	stack[0] = uint64(n)
@@ -208,10 +209,10 @@ func (p *plugin) hostReadResult(ctx context.Context, mod api.Module, stack []uin
 func (p *plugin) hostHTTP(ctx context.Context, mod api.Module, stack []uint64) {
 	s := p.state(ctx)
 	n := uint32(stack[1])
-	if n > MaxHTTPRequestBytes {
-		stack[0] = s.replyf(CodeTooLarge, "request of %d bytes exceeds %d", n, MaxHTTPRequestBytes)
+	if n > abi.MaxHTTPRequestBytes {
+		stack[0] = s.replyf(abi.CodeTooLarge, "request of %d bytes exceeds %d", n, abi.MaxHTTPRequestBytes)
 		return
 	}
-	code, data := p.doHTTP(ctx, s, read(mod, FuncHTTP, uint32(stack[0]), n))
+	code, data := p.doHTTP(ctx, s, read(mod, abi.FuncHTTP, uint32(stack[0]), n))
 	stack[0] = s.reply(code, data)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/arbiter-dev/arbiter/plugins/abi"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -60,7 +61,7 @@ func TestResultsFromGuest(t *testing.T) {
 func TestLog(t *testing.T) {
 	logger, buf := newLogger()
 	h := newHost(t, []PluginConfig{{Name: "probe", Path: guest["probe"]}}, WithLogger(logger))
-	for level, want := range map[int]string{LogTrace: "[TRACE]", LogDebug: "[DEBUG]", LogInfo: "[INFO] ", LogWarn: "[WARN] ", LogError: "[ERROR]", 99: "[INFO] "} {
+	for level, want := range map[int]string{abi.LogTrace: "[TRACE]", abi.LogDebug: "[DEBUG]", abi.LogInfo: "[INFO] ", abi.LogWarn: "[WARN] ", abi.LogError: "[ERROR]", 99: "[INFO] "} {
 		msg := fmt.Sprintf("hello level %d", level)
 		probe(t, h, "probe", "log", "level", level, "msg", msg)
 		line := lineWith(buf.String(), msg)
@@ -68,9 +69,9 @@ func TestLog(t *testing.T) {
 		requireContains(t, line, "arbiter.probe: "+msg)
 		requireContains(t, line, "delivery=dlv_1")
 	}
-	probe(t, h, "probe", "log", "level", LogInfo, "msg", strings.Repeat("x", MaxLogBytes+100))
-	if line := lineWith(buf.String(), "xxxx"); !strings.Contains(line, strings.Repeat("x", MaxLogBytes)) || strings.Contains(line, strings.Repeat("x", MaxLogBytes+1)) {
-		t.Errorf("long message not truncated to %d bytes", MaxLogBytes)
+	probe(t, h, "probe", "log", "level", abi.LogInfo, "msg", strings.Repeat("x", abi.MaxLogBytes+100))
+	if line := lineWith(buf.String(), "xxxx"); !strings.Contains(line, strings.Repeat("x", abi.MaxLogBytes)) || strings.Contains(line, strings.Repeat("x", abi.MaxLogBytes+1)) {
+		t.Errorf("long message not truncated to %d bytes", abi.MaxLogBytes)
 	}
 }
 
@@ -113,7 +114,7 @@ func TestKV(t *testing.T) {
 	requireEqual(t, true, ok)
 	requireEqual(t, "va", string(v))
 
-	res := probe(t, h, "a", "kvset", "key", strings.Repeat("k", MaxKeyBytes+1), "value", "v")
+	res := probe(t, h, "a", "kvset", "key", strings.Repeat("k", abi.MaxKeyBytes+1), "value", "v")
 	requireEqual(t, StatusFail, res.Status)
 	requireContains(t, res.Message, "kv_set: invalid")
 	res = probe(t, h, "a", "kvget", "key", "")

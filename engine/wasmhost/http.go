@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/arbiter-dev/arbiter/plugins/abi"
 	"io"
 	"net"
 	"net/http"
@@ -13,7 +14,7 @@ import (
 	"strings"
 )
 
-// httpRequest is the FuncHTTP request JSON.
+// httpRequest is the abi.FuncHTTP request JSON.
 type httpRequest struct {
 	Method  string            `json:"method"`
 	URL     string            `json:"url"`
@@ -21,7 +22,7 @@ type httpRequest struct {
 	Body    string            `json:"body"`
 }
 
-// httpResponse is the FuncHTTP response JSON.
+// httpResponse is the abi.FuncHTTP response JSON.
 type httpResponse struct {
 	Status  int               `json:"status"`
 	Headers map[string]string `json:"headers"`
@@ -30,7 +31,7 @@ type httpResponse struct {
 
 var (
 	errRedirectDenied  = errors.New("redirect to a host outside allow_hosts")
-	errTooManyRedirect = fmt.Errorf("more than %d redirects", MaxRedirects)
+	errTooManyRedirect = fmt.Errorf("more than %d redirects", abi.MaxRedirects)
 )
 
 // allowed reports whether u may be requested: http or https, to a host (and
@@ -53,7 +54,7 @@ func (p *plugin) allowed(u *url.URL) bool {
 }
 
 func (p *plugin) checkRedirect(req *http.Request, via []*http.Request) error {
-	if len(via) > MaxRedirects {
+	if len(via) > abi.MaxRedirects {
 		return errTooManyRedirect
 	}
 	if !p.allowed(req.URL) {
@@ -67,15 +68,15 @@ func (p *plugin) checkRedirect(req *http.Request, via []*http.Request) error {
 func (p *plugin) doHTTP(ctx context.Context, s *callState, raw []byte) (uint32, []byte) {
 	var r httpRequest
 	if err := json.Unmarshal(raw, &r); err != nil {
-		return CodeInvalid, []byte("request is not valid JSON")
+		return abi.CodeInvalid, []byte("request is not valid JSON")
 	}
 	u, err := url.Parse(r.URL)
 	if err != nil || u.Host == "" {
-		return CodeInvalid, []byte("url is not an absolute http(s) URL")
+		return abi.CodeInvalid, []byte("url is not an absolute http(s) URL")
 	}
 	if !p.allowed(u) {
 		s.log().Warn("http request refused: host not in allow_hosts", "host", u.Host)
-		return CodeDenied, fmt.Appendf(nil, "host %q is not in allow_hosts", u.Host)
+		return abi.CodeDenied, fmt.Appendf(nil, "host %q is not in allow_hosts", u.Host)
 	}
 	if r.Method == "" {
 		r.Method = http.MethodGet
@@ -85,7 +86,7 @@ func (p *plugin) doHTTP(ctx context.Context, s *callState, raw []byte) (uint32, 
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, r.Method, u.String(), strings.NewReader(r.Body))
 	if err != nil {
-		return CodeInvalid, []byte("invalid request: bad method or header")
+		return abi.CodeInvalid, []byte("invalid request: bad method or header")
 	}
 	for k, v := range r.Headers {
 		req.Header.Set(k, v)
@@ -104,7 +105,7 @@ func (p *plugin) doHTTP(ctx context.Context, s *callState, raw []byte) (uint32, 
 		return p.httpError(ctx, s, u, err)
 	}
 	if int64(len(body)) > p.cfg.MaxResponseBytes {
-		return CodeTooLarge, fmt.Appendf(nil, "response body exceeds %d bytes", p.cfg.MaxResponseBytes)
+		return abi.CodeTooLarge, fmt.Appendf(nil, "response body exceeds %d bytes", p.cfg.MaxResponseBytes)
 	}
 	out := httpResponse{Status: resp.StatusCode, Headers: make(map[string]string, len(resp.Header)), Body: string(body)}
 	for k, vs := range resp.Header {
@@ -114,10 +115,10 @@ func (p *plugin) doHTTP(ctx context.Context, s *callState, raw []byte) (uint32, 
 	}
 	data, err := json.Marshal(out)
 	if err != nil {
-		return CodeFailed, []byte("encode response")
+		return abi.CodeFailed, []byte("encode response")
 	}
 	s.log().Trace("http request", "method", r.Method, "host", u.Host, "status", resp.StatusCode, "bytes", len(body))
-	return CodeOK, data
+	return abi.CodeOK, data
 }
 
 func (p *plugin) httpError(ctx context.Context, s *callState, u *url.URL, err error) (uint32, []byte) {
@@ -125,17 +126,17 @@ func (p *plugin) httpError(ctx context.Context, s *callState, u *url.URL, err er
 	switch {
 	case errors.Is(err, errRedirectDenied):
 		s.log().Warn("http redirect refused: target not in allow_hosts", "host", u.Host)
-		return CodeDenied, []byte(errRedirectDenied.Error())
+		return abi.CodeDenied, []byte(errRedirectDenied.Error())
 	case errors.Is(err, errTooManyRedirect):
-		return CodeFailed, []byte(errTooManyRedirect.Error())
+		return abi.CodeFailed, []byte(errTooManyRedirect.Error())
 	case errors.Is(err, context.DeadlineExceeded), ctx.Err() != nil, errors.As(err, &ne) && ne.Timeout():
-		return CodeTimeout, fmt.Appendf(nil, "request to %s timed out", u.Host)
+		return abi.CodeTimeout, fmt.Appendf(nil, "request to %s timed out", u.Host)
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err // url.Error quotes the whole URL
 	}
-	return CodeFailed, []byte(p.redact.string(fmt.Sprintf("request to %s failed: %v", u.Host, err)))
+	return abi.CodeFailed, []byte(p.redact.string(fmt.Sprintf("request to %s failed: %v", u.Host, err)))
 }
 
 // isJSONObject reports whether b is a valid JSON object.

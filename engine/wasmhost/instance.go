@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/arbiter-dev/arbiter/plugins/abi"
 	"strings"
 	"sync"
 
@@ -45,9 +46,9 @@ func (p *plugin) newInstance(ctx context.Context) (*instance, error) {
 	return &instance{
 		mod:      mod,
 		mem:      mod.Memory(),
-		alloc:    mod.ExportedFunction(FuncAlloc),
-		handle:   mod.ExportedFunction(FuncHandle),
-		describe: mod.ExportedFunction(FuncDescribe),
+		alloc:    mod.ExportedFunction(abi.FuncAlloc),
+		handle:   mod.ExportedFunction(abi.FuncHandle),
+		describe: mod.ExportedFunction(abi.FuncDescribe),
 		stderr:   stderr,
 	}, nil
 }
@@ -65,7 +66,7 @@ const allocGranule = 1 << 10
 
 // callHandle writes input into guest memory and calls handle. It returns a
 // copy of the output. The buffer alloc returned is reused while inputs fit
-// (see FuncAlloc), which saves a guest call per delivery.
+// (see abi.FuncAlloc), which saves a guest call per delivery.
 func (in *instance) callHandle(ctx context.Context, input []byte, maxOut int) ([]byte, error) {
 	s := in.stack[:]
 	if uint64(len(input)) > uint64(in.inCap) {
@@ -90,7 +91,7 @@ func (in *instance) callHandle(ctx context.Context, input []byte, maxOut int) ([
 	if err := in.handle.CallWithStack(ctx, s); err != nil {
 		return nil, err
 	}
-	return in.readPacked(s[0], maxOut, FuncHandle)
+	return in.readPacked(s[0], maxOut, abi.FuncHandle)
 }
 
 // callDescribe calls describe and returns a copy of its output.
@@ -99,7 +100,7 @@ func (in *instance) callDescribe(ctx context.Context) ([]byte, error) {
 	if err := in.describe.CallWithStack(ctx, s); err != nil {
 		return nil, err
 	}
-	return in.readPacked(s[0], MaxDescribeBytes, FuncDescribe)
+	return in.readPacked(s[0], abi.MaxDescribeBytes, abi.FuncDescribe)
 }
 
 func (in *instance) readPacked(packed uint64, max int, fn string) ([]byte, error) {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/arbiter-dev/arbiter/plugins/abi"
 	"net/http"
 	"os"
 	"strings"
@@ -153,7 +154,7 @@ func (p *plugin) compile(ctx context.Context) error {
 	if e := (&abiError{checkExports(p.compiled), checkImports(p.compiled)}); e.exports != nil || e.imports != nil {
 		return e
 	}
-	_, p.hasDescribe = p.compiled.ExportedFunctions()[FuncDescribe]
+	_, p.hasDescribe = p.compiled.ExportedFunctions()[abi.FuncDescribe]
 	return nil
 }
 
@@ -172,19 +173,19 @@ var guestExports = []struct {
 	sig      signature
 	required bool
 }{
-	{FuncAlloc, signature{[]api.ValueType{i32}, []api.ValueType{i32}, sigAlloc}, true},
-	{FuncHandle, signature{[]api.ValueType{i32, i32}, []api.ValueType{i64}, sigHandle}, true},
-	{FuncDescribe, signature{nil, []api.ValueType{i64}, sigDescribe}, false},
+	{abi.FuncAlloc, signature{[]api.ValueType{i32}, []api.ValueType{i32}, abi.SigAlloc}, true},
+	{abi.FuncHandle, signature{[]api.ValueType{i32, i32}, []api.ValueType{i64}, abi.SigHandle}, true},
+	{abi.FuncDescribe, signature{nil, []api.ValueType{i64}, abi.SigDescribe}, false},
 }
 
 var hostImports = map[string]signature{
-	FuncLog:        {[]api.ValueType{i32, i32, i32}, nil, sigLog},
-	FuncNow:        {nil, []api.ValueType{i64}, sigNow},
-	FuncHTTP:       {[]api.ValueType{i32, i32}, []api.ValueType{i64}, sigHTTP},
-	FuncKVGet:      {[]api.ValueType{i32, i32}, []api.ValueType{i64}, sigKVGet},
-	FuncKVSet:      {[]api.ValueType{i32, i32, i32, i32}, []api.ValueType{i64}, sigKVSet},
-	FuncSecret:     {[]api.ValueType{i32, i32}, []api.ValueType{i64}, sigSecret},
-	FuncReadResult: {[]api.ValueType{i32, i32}, []api.ValueType{i32}, sigReadResult},
+	abi.FuncLog:        {[]api.ValueType{i32, i32, i32}, nil, abi.SigLog},
+	abi.FuncNow:        {nil, []api.ValueType{i64}, abi.SigNow},
+	abi.FuncHTTP:       {[]api.ValueType{i32, i32}, []api.ValueType{i64}, abi.SigHTTP},
+	abi.FuncKVGet:      {[]api.ValueType{i32, i32}, []api.ValueType{i64}, abi.SigKVGet},
+	abi.FuncKVSet:      {[]api.ValueType{i32, i32, i32, i32}, []api.ValueType{i64}, abi.SigKVSet},
+	abi.FuncSecret:     {[]api.ValueType{i32, i32}, []api.ValueType{i64}, abi.SigSecret},
+	abi.FuncReadResult: {[]api.ValueType{i32, i32}, []api.ValueType{i32}, abi.SigReadResult},
 }
 
 func (s signature) matches(def api.FunctionDefinition) bool {
@@ -253,7 +254,7 @@ func checkImports(m wazero.CompiledModule) error {
 		mod, name, _ := def.Import()
 		switch mod {
 		case wasi_snapshot_preview1.ModuleName:
-		case HostModule:
+		case abi.HostModule:
 			sig, ok := hostImports[name]
 			switch {
 			case !ok:
@@ -275,7 +276,7 @@ func checkImports(m wazero.CompiledModule) error {
 
 // describe calls the describe export on in, if the guest has one.
 func (p *plugin) describe(ctx context.Context, in *instance) error {
-	p.info = Info{ABI: ABIVersion}
+	p.info = Info{ABI: abi.ABIVersion}
 	if !p.hasDescribe {
 		return nil
 	}
@@ -299,11 +300,11 @@ func parseInfo(out []byte) (Info, error) {
 		return Info{}, fmt.Errorf("not a JSON object: %w", err)
 	}
 	if info.ABI == 0 {
-		info.ABI = ABIVersion
+		info.ABI = abi.ABIVersion
 	}
 	var errs []error
-	if info.ABI != ABIVersion {
-		errs = append(errs, fmt.Errorf("abi %d, host speaks %d", info.ABI, ABIVersion))
+	if info.ABI != abi.ABIVersion {
+		errs = append(errs, fmt.Errorf("abi %d, host speaks %d", info.ABI, abi.ABIVersion))
 	}
 	if info.Name == "" {
 		errs = append(errs, errors.New("name is empty"))

@@ -2,6 +2,7 @@ package wasmhost
 
 import (
 	"bytes"
+	"github.com/arbiter-dev/arbiter/plugins/abi"
 	"net/url"
 	"slices"
 	"strings"
@@ -69,7 +70,7 @@ type tailWriter struct {
 
 const (
 	tailBytes    = 4 << 10
-	maxLineBytes = MaxLogBytes
+	maxLineBytes = abi.MaxLogBytes
 )
 
 func (w *tailWriter) Write(p []byte) (int, error) {

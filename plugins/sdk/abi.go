@@ -1,29 +1,29 @@
 package sdk
 
-// ABI v1 constants, mirrored from engine/wasmhost/abi.go, which documents
-// each (as does plugins/ABI.md). A guest must not import the host package:
-// it would pull wazero into the guest. The host's TestSDKMirrorsABI keeps the
-// two copies equal.
+import "github.com/arbiter-dev/arbiter/plugins/abi"
+
+// The ABI v1 values a Go guest needs, typed for the SDK's API. They are
+// defined once, in plugins/abi, which the host builds on too.
 
 // ABIVersion is the contract version this SDK speaks.
-const ABIVersion = 1
+const ABIVersion = abi.ABIVersion
 
 // HostModule is the module name of the host functions.
-const HostModule = "arbiter"
+const HostModule = abi.HostModule
 
 // Code is the status half of a host function's reply.
 type Code uint32
 
 // Reply codes.
 const (
-	CodeOK          Code = 0
-	CodeNotFound    Code = 1
-	CodeDenied      Code = 2
-	CodeInvalid     Code = 3
-	CodeTooLarge    Code = 4
-	CodeTimeout     Code = 5
-	CodeFailed      Code = 6
-	CodeUnavailable Code = 7
+	CodeOK          Code = abi.CodeOK
+	CodeNotFound    Code = abi.CodeNotFound
+	CodeDenied      Code = abi.CodeDenied
+	CodeInvalid     Code = abi.CodeInvalid
+	CodeTooLarge    Code = abi.CodeTooLarge
+	CodeTimeout     Code = abi.CodeTimeout
+	CodeFailed      Code = abi.CodeFailed
+	CodeUnavailable Code = abi.CodeUnavailable
 )
 
 // Level is a log level for Log.
@@ -31,25 +31,25 @@ type Level uint32
 
 // Log levels.
 const (
-	LevelTrace Level = 0
-	LevelDebug Level = 1
-	LevelInfo  Level = 2
-	LevelWarn  Level = 3
-	LevelError Level = 4
+	LevelTrace Level = abi.LogTrace
+	LevelDebug Level = abi.LogDebug
+	LevelInfo  Level = abi.LogInfo
+	LevelWarn  Level = abi.LogWarn
+	LevelError Level = abi.LogError
 )
 
 // Limits the host enforces.
 const (
-	MaxLogBytes         = 4 << 10
-	MaxKeyBytes         = 512
-	MaxValueBytes       = 1 << 20
-	MaxHTTPRequestBytes = 2 << 20
-	MaxRedirects        = 5
-	MaxDescribeBytes    = 64 << 10
+	MaxLogBytes         = abi.MaxLogBytes
+	MaxKeyBytes         = abi.MaxKeyBytes
+	MaxValueBytes       = abi.MaxValueBytes
+	MaxHTTPRequestBytes = abi.MaxHTTPRequestBytes
+	MaxRedirects        = abi.MaxRedirects
+	MaxDescribeBytes    = abi.MaxDescribeBytes
 )
 
 // Kinds of plugin, for Info.Kind.
 const (
-	KindNotifier = "notifier"
-	KindStore    = "store"
+	KindNotifier = abi.KindNotifier
+	KindStore    = abi.KindStore
 )

@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"fmt"
+	"github.com/arbiter-dev/arbiter/plugins/abi"
 	"sort"
 	"strconv"
 	"time"
@@ -132,9 +133,9 @@ type HTTPResponse struct {
 // errors are *HostError (ErrDenied, ErrTimeout, ErrTooLarge, ErrFailed, …).
 func HTTP(req HTTPRequest) (HTTPResponse, error) {
 	b := append(make([]byte, 0, 128+len(req.URL)+len(req.Body)), `{"method":`...)
-	b = appendString(b, req.Method)
+	b = abi.AppendString(b, req.Method)
 	b = append(b, `,"url":`...)
-	b = appendString(b, req.URL)
+	b = abi.AppendString(b, req.URL)
 	b = append(b, `,"headers":{`...)
 	keys := make([]string, 0, len(req.Headers))
 	for k := range req.Headers {
@@ -145,12 +146,12 @@ func HTTP(req HTTPRequest) (HTTPResponse, error) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, k)
+		b = abi.AppendString(b, k)
 		b = append(b, ':')
-		b = appendString(b, req.Headers[k])
+		b = abi.AppendString(b, req.Headers[k])
 	}
 	b = append(b, `},"body":`...)
-	b = appendString(b, string(req.Body))
+	b = abi.AppendString(b, string(req.Body))
 	b = append(b, '}')
 
 	out, err := takeReply("http", callHTTP(b))

@@ -36,6 +36,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/arbiter-dev/arbiter/plugins/abi"
 	"strconv"
 	"time"
 )
@@ -444,7 +445,7 @@ func encodeResult(b []byte, r Result) []byte {
 	b = append(b, '"')
 	if r.Message != "" {
 		b = append(b, `,"message":`...)
-		b = appendString(b, r.Message)
+		b = abi.AppendString(b, r.Message)
 	}
 	if r.RetryAfter > 0 {
 		b = append(b, `,"retryAfterMs":`...)

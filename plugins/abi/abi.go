@@ -1,9 +1,9 @@
-package wasmhost
-
-// This file is ABI v1 as constants: the names, signatures, codes and limits a
-// guest sees. plugins/ABI.md is the same contract in prose, for authors in any
-// language; plugins/sdk/abi.go mirrors these values for Go guests and
-// TestSDKMirrorsABI keeps the two in step.
+// Package abi is Arbiter's plugin ABI v1 as constants: the names,
+// signatures, codes and limits a guest sees. plugins/ABI.md is the same
+// contract in prose, for authors in any language. The host
+// (engine/wasmhost) and the Go guest SDK (plugins/sdk) both build on this
+// one file; it imports nothing, so guests stay small.
+package abi
 
 // ABIVersion is the version of the contract described here. The host sends it
 // as "abi" in every handle input; a guest's describe output may carry the
@@ -251,21 +251,27 @@ const (
 
 // Output statuses of FuncHandle.
 const (
-	statusOK    = "ok"
-	statusRetry = "retry"
-	statusFail  = "fail"
+	StatusOK    = "ok"
+	StatusRetry = "retry"
+	StatusFail  = "fail"
 )
 
-// Expected signatures, as they appear in load errors.
+// Plugin kinds a describe output may declare.
 const (
-	sigAlloc      = "alloc(size i32) -> (ptr i32)"
-	sigHandle     = "handle(ptr i32, len i32) -> (packed i64)"
-	sigDescribe   = "describe() -> (packed i64)"
-	sigLog        = "log(level i32, ptr i32, len i32)"
-	sigNow        = "now() -> (nanos i64)"
-	sigHTTP       = "http(ptr i32, len i32) -> (reply i64)"
-	sigKVGet      = "kv_get(key_ptr i32, key_len i32) -> (reply i64)"
-	sigKVSet      = "kv_set(key_ptr i32, key_len i32, val_ptr i32, val_len i32) -> (reply i64)"
-	sigSecret     = "secret(name_ptr i32, name_len i32) -> (reply i64)"
-	sigReadResult = "read_result(ptr i32, len i32) -> (written i32)"
+	KindNotifier = "notifier"
+	KindStore    = "store"
+)
+
+// Signatures, as load errors name them.
+const (
+	SigAlloc      = "alloc(size i32) -> (ptr i32)"
+	SigHandle     = "handle(ptr i32, len i32) -> (packed i64)"
+	SigDescribe   = "describe() -> (packed i64)"
+	SigLog        = "log(level i32, ptr i32, len i32)"
+	SigNow        = "now() -> (nanos i64)"
+	SigHTTP       = "http(ptr i32, len i32) -> (reply i64)"
+	SigKVGet      = "kv_get(key_ptr i32, key_len i32) -> (reply i64)"
+	SigKVSet      = "kv_set(key_ptr i32, key_len i32, val_ptr i32, val_len i32) -> (reply i64)"
+	SigSecret     = "secret(name_ptr i32, name_len i32) -> (reply i64)"
+	SigReadResult = "read_result(ptr i32, len i32) -> (written i32)"
 )
