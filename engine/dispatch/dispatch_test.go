@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -28,13 +27,9 @@ var guests map[string]string
 var compileCache string
 
 func TestMain(m *testing.M) {
-	var err error
-	guests, compileCache, err = wasmtest.Setup("dispatch", "plugins/slack", "testdata/plugins/loop")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Exit(m.Run())
+	wasmtest.Main(m, "dispatch", func(paths map[string]string, cache string) {
+		guests, compileCache = paths, cache
+	}, "plugins/slack", "testdata/plugins/loop")
 }
 
 // fakeSlack answers each post with the next status in script (the last

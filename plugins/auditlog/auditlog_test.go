@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -19,13 +18,9 @@ import (
 var wasmPath, compileCache string
 
 func TestMain(m *testing.M) {
-	paths, cache, err := wasmtest.Setup("auditlog", "plugins/auditlog")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	wasmPath, compileCache = paths["auditlog"], cache
-	os.Exit(m.Run())
+	wasmtest.Main(m, "auditlog", func(paths map[string]string, cache string) {
+		wasmPath, compileCache = paths["auditlog"], cache
+	}, "plugins/auditlog")
 }
 
 // memKV is an in-memory wasmhost.KV for tests; failPut makes writes of a key

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -19,13 +18,9 @@ import (
 var wasmPath, compileCache string
 
 func TestMain(m *testing.M) {
-	paths, cache, err := wasmtest.Setup("console", "plugins/console")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	wasmPath, compileCache = paths["console"], cache
-	os.Exit(m.Run())
+	wasmtest.Main(m, "console", func(paths map[string]string, cache string) {
+		wasmPath, compileCache = paths["console"], cache
+	}, "plugins/console")
 }
 
 type syncBuffer struct {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -20,13 +19,9 @@ import (
 var wasmPath, compileCache string
 
 func TestMain(m *testing.M) {
-	paths, cache, err := wasmtest.Setup("pagerduty", "plugins/pagerduty")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	wasmPath, compileCache = paths["pagerduty"], cache
-	os.Exit(m.Run())
+	wasmtest.Main(m, "pagerduty", func(paths map[string]string, cache string) {
+		wasmPath, compileCache = paths["pagerduty"], cache
+	}, "plugins/pagerduty")
 }
 
 const routingKey = "R0UT1NGK3Y0000000000000000000000"

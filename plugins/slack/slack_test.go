@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -21,13 +19,9 @@ import (
 var wasmPath, compileCache string
 
 func TestMain(m *testing.M) {
-	paths, cache, err := wasmtest.Setup("slack", "plugins/slack")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	wasmPath, compileCache = paths["slack"], cache
-	os.Exit(m.Run())
+	wasmtest.Main(m, "slack", func(paths map[string]string, cache string) {
+		wasmPath, compileCache = paths["slack"], cache
+	}, "plugins/slack")
 }
 
 // fakeSlack is a loopback Slack incoming webhook. Each request is recorded

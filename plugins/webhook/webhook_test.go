@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -22,13 +21,9 @@ import (
 var wasmPath, compileCache string
 
 func TestMain(m *testing.M) {
-	paths, cache, err := wasmtest.Setup("webhook", "plugins/webhook")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	wasmPath, compileCache = paths["webhook"], cache
-	os.Exit(m.Run())
+	wasmtest.Main(m, "webhook", func(paths map[string]string, cache string) {
+		wasmPath, compileCache = paths["webhook"], cache
+	}, "plugins/webhook")
 }
 
 const signingSecret = "whsec_0123456789abcdef"

@@ -18,6 +18,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"testing"
 )
 
 // ModuleRoot returns the directory of the go.mod enclosing the working
@@ -127,4 +128,17 @@ func buildOne(root, pkg, out string) error {
 		return fmt.Errorf("wasmtest: build %s: %v\n%s", pkg, err, strings.TrimSpace(stderr.String()))
 	}
 	return nil
+}
+
+// Main is a whole TestMain for a package that tests guests: it builds
+// pkgDirs as Setup does, hands the results to use, runs the tests and exits.
+// A failed build ends the test binary with the error.
+func Main(m *testing.M, consumer string, use func(paths map[string]string, compileCache string), pkgDirs ...string) {
+	paths, cache, err := Setup(consumer, pkgDirs...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	use(paths, cache)
+	os.Exit(m.Run())
 }

@@ -3,11 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"testing"
 	"time"
 
@@ -20,13 +18,9 @@ var wasmPath, compileCache string
 // TestMain builds this plugin to Wasm once; the tests run it in the real
 // host, as Arbiter will.
 func TestMain(m *testing.M) {
-	paths, cache, err := wasmtest.Setup("discord", "examples/plugins/discord")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	wasmPath, compileCache = paths["discord"], cache
-	os.Exit(m.Run())
+	wasmtest.Main(m, "discord", func(paths map[string]string, cache string) {
+		wasmPath, compileCache = paths["discord"], cache
+	}, "examples/plugins/discord")
 }
 
 func TestDiscord(t *testing.T) {
