@@ -31,13 +31,13 @@ jobs=()
 for dir in "${dirs[@]}"; do
 	dir=${dir%/}
 	name=$(basename "$dir")
-	[[ $name == sdk || $name == bundled ]] && continue
+	[[ $name == bundled ]] && continue
 	case $dir in
 	plugins/*) dest=$out/$name.wasm ;;
 	examples/*) dest=$out/examples/$name.wasm ;;
 	testdata/*) dest=$out/testdata/$name.wasm ;;
 	esac
-	if compgen -G "$dir/*.go" >/dev/null; then
+	if grep -qsx 'package main' "$dir"/*.go; then
 		jobs+=("$dir $dest")
 	elif [[ -f $dir/$name.wat ]]; then
 		if command -v wat2wasm >/dev/null; then
