@@ -24,7 +24,11 @@ PACSPACE_WEBHOOK_SECRET, ARBITER_* variables (ARBITER_DATA_DIR is data_dir,
 ARBITER_LOG_LEVEL is log.level), and flags. Unknown keys are errors.
 
 With no webhook secret configured, the first run generates one for the
-"pacspace" endpoint, prints it once, and keeps it in the data directory.`,
+"pacspace" endpoint, prints it once, and keeps it in the data directory; the
+same goes for the admin API's bearer token (admin.tokens,
+ARBITER_ADMIN_TOKEN).
+
+SIGTERM or SIGINT stops gracefully; SIGHUP reloads the policies.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(cmd.Flags())
