@@ -7,7 +7,7 @@ PKGS    := ./...
 BENCH   ?= .
 COUNT   ?= 1
 
-.PHONY: run build plugins test test-go test-policies bench bench-load lint fmt check clean
+.PHONY: run build plugins test test-go test-race test-policies bench bench-load lint fmt check clean
 
 # The bundled plugins are compiled to Wasm and embedded into the binary.
 plugins:
@@ -19,10 +19,15 @@ build: plugins
 run: build
 	$(BIN) serve
 
-test: test-go test-policies
+test: test-go test-race test-policies
 
 test-go: plugins
 	$(GO) test -count=1 $(PKGS)
+
+# The concurrent core again under the race detector.
+RACE_PKGS := ./engine/store ./engine/worker ./engine/dispatch ./engine/receiver ./engine/policy ./engine/admin
+test-race: plugins
+	$(GO) test -race -count=1 $(RACE_PKGS)
 
 test-policies:
 	$(GO) tool opa test policies/ --coverage --threshold 90 >/dev/null
