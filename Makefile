@@ -32,6 +32,7 @@ test-race: plugins
 test-policies:
 	$(GO) tool opa test policies/ --coverage --threshold 90 >/dev/null
 	$(GO) tool opa test policies/ -v | tail -n 1
+	$(GO) tool opa test policies/ examples/policies/ | tail -n 1
 
 bench: plugins
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(COUNT) $(PKGS)
@@ -44,11 +45,11 @@ bench-load: build
 lint:
 	$(GO) vet $(PKGS)
 	$(GO) tool staticcheck $(PKGS)
-	$(GO) tool opa check --strict policies/
+	$(GO) tool opa check --strict policies/ examples/policies/
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
-	$(GO) tool opa fmt -w policies/
+	$(GO) tool opa fmt -w policies/ examples/policies/
 
 check: lint test
 
