@@ -26,6 +26,7 @@ type Throttles interface {
 // Config wires the admin API to the running agent.
 type Config struct {
 	Tokens    []string // bearer tokens; requests without one of them get 401
+	Store     *store.Store
 	Policies  *policy.Engine
 	Throttles Throttles
 	Logger    hclog.Logger
@@ -33,10 +34,11 @@ type Config struct {
 
 // API serves the admin routes.
 type API struct {
-	cfg    Config
-	tokens [][32]byte // sha256 of each token: compared in constant time, length included
-	log    hclog.Logger
-	mux    *http.ServeMux
+	cfg      Config
+	tokens   [][32]byte // sha256 of each token: compared in constant time, length included
+	log      hclog.Logger
+	mux      *http.ServeMux
+	patterns []string
 }
 
 // New returns the admin API handler.
@@ -48,8 +50,8 @@ func New(cfg Config) *API {
 	for _, t := range cfg.Tokens {
 		a.tokens = append(a.tokens, sha256.Sum256([]byte(t)))
 	}
-	a.mux.HandleFunc("GET /v1/policies", a.policies)
-	a.mux.HandleFunc("GET /v1/throttle", a.throttle)
+	a.handle("GET /v1/policies", a.policies)
+	a.handle("GET /v1/throttle", a.throttle)
 	a.mux.Handle("POST "+policy.ReloadPath, cfg.Policies.ReloadHandler())
 	// Profiling, behind the same token: what an operator needs to see where
 	// time goes in production.
@@ -61,6 +63,16 @@ func New(cfg Config) *API {
 	})
 	return a
 }
+
+// handle registers a /v1 route and records its pattern for Patterns.
+func (a *API) handle(pattern string, h http.HandlerFunc) {
+	a.patterns = append(a.patterns, pattern)
+	a.mux.HandleFunc(pattern, h)
+}
+
+// Patterns lists the "METHOD /v1/path/{param}" patterns served, in
+// registration order: the spec test compares them with docs/openapi.yaml.
+func (a *API) Patterns() []string { return append([]string(nil), a.patterns...) }
 
 // Routes lists the path patterns the API serves, for mounting.
 func Routes() []string { return []string{"/v1/", policy.ReloadPath, "/debug/pprof/"} }
