@@ -151,6 +151,13 @@ var migrations = []string{
 		updated_at INTEGER NOT NULL,
 		PRIMARY KEY (plugin, kv_key)
 	);`,
+	// Delivery history filters of the admin API, each in its default order
+	// (createdAt, ties broken by id) so a page reads in index order.
+	`CREATE INDEX deliveries_created ON deliveries (created_at, id);
+	CREATE INDEX deliveries_status_created ON deliveries (status, created_at, id);
+	CREATE INDEX deliveries_plugin_created ON deliveries (plugin, created_at, id);
+	CREATE INDEX deliveries_action_type_created ON deliveries (action_type, created_at, id);
+	CREATE INDEX deliveries_event_id ON deliveries (event_id);`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {
