@@ -158,6 +158,19 @@ var migrations = []string{
 	CREATE INDEX deliveries_plugin_created ON deliveries (plugin, created_at, id);
 	CREATE INDEX deliveries_action_type_created ON deliveries (action_type, created_at, id);
 	CREATE INDEX deliveries_event_id ON deliveries (event_id);`,
+	// Endpoints managed through the admin API: a description, and the
+	// requests the receiver refused, per endpoint and reason. The partial
+	// index holds only the proofs that break a chain, so chain status reads
+	// them without scanning whole chains.
+	`ALTER TABLE endpoints ADD COLUMN description TEXT NOT NULL DEFAULT '';
+	CREATE TABLE endpoint_stats (
+		endpoint   TEXT    NOT NULL,
+		reason     TEXT    NOT NULL,
+		rejected   INTEGER NOT NULL,
+		updated_at INTEGER NOT NULL,
+		PRIMARY KEY (endpoint, reason)
+	);
+	CREATE INDEX proofs_breaks ON proofs (customer_id, verdict) WHERE verdict IN ('gap', 'fork');`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {
