@@ -1,6 +1,193 @@
 package sim
 
-import "net/http"
+import (
+	"encoding/csv"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Page sizes when the request gives no limit: seed 002 shows 10 webhooks a
+// page and asks for 20 deliveries.
+const (
+	webhooksPerPage   = 10
+	deliveriesPerPage = 20
+)
 
 // Handler returns the dashboard API.
-func (s *Sim) Handler() http.Handler { return http.NotFoundHandler() }
+func (s *Sim) Handler() http.Handler { return s.mux }
+
+func (s *Sim) routes() {
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("POST /dashboard/login", s.login)
+	s.mux.HandleFunc("POST /dashboard/logout", s.logout)
+	auth := func(pattern string, h http.HandlerFunc) { s.mux.HandleFunc(pattern, s.requireAuth(h)) }
+	auth("POST /dashboard/webhooks", s.createWebhook)
+	auth("GET /dashboard/webhooks", s.listWebhooks)
+	auth("GET /dashboard/webhooks/{id}", s.getWebhook)
+	auth("POST /dashboard/webhooks/{id}/toggle", s.toggleWebhook)
+	auth("POST /dashboard/webhooks/{id}/test", s.testWebhook)
+	auth("DELETE /dashboard/webhooks/{id}", s.deleteWebhook)
+	auth("GET /dashboard/webhooks/deliveries", s.listDeliveries)
+	auth("GET /dashboard/webhooks/deliveries/export", s.exportDeliveries)
+	auth("POST /dashboard/webhooks/deliveries/{eventId}/retry", s.retryDelivery)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such route: "+r.Method+" "+r.URL.Path, nil)
+	})
+}
+
+// notFound answers 404 for ErrNotFound and reports whether it did.
+func notFound(w http.ResponseWriter, err error) bool {
+	if !errors.Is(err, ErrNotFound) {
+		return false
+	}
+	writeError(w, http.StatusNotFound, err.Error(), nil)
+	return true
+}
+
+func (s *Sim) createWebhook(w http.ResponseWriter, r *http.Request) {
+	var spec WebhookSpec
+	if !decodeBody(w, r, &spec) {
+		return
+	}
+	wh, secret, err := s.CreateWebhook(spec)
+	if err != nil {
+		var specErr *SpecError
+		if errors.As(err, &specErr) {
+			writeError(w, http.StatusBadRequest, "invalid webhook", specErr.Fields)
+			return
+		}
+		writeError(w, http.StatusInternalServerError, err.Error(), nil)
+		return
+	}
+	created := struct {
+		Webhook
+		Secret string `json:"secret"`
+	}{wh, secret}
+	writeData(w, http.StatusCreated, created,
+		"Webhook created successfully. Save your secret securely - it won't be shown again.")
+}
+
+func (s *Sim) listWebhooks(w http.ResponseWriter, r *http.Request) {
+	p := newParams(r)
+	q := p.page(webhooksPerPage)
+	if !p.ok(w) {
+		return
+	}
+	all := s.Webhooks()
+	page := all[min(q.Offset, len(all)):]
+	page = page[:min(q.Limit, len(page))]
+	writeList(w, "webhooks", page, q, len(all))
+}
+
+func (s *Sim) getWebhook(w http.ResponseWriter, r *http.Request) {
+	wh, err := s.Webhook(r.PathValue("id"))
+	if notFound(w, err) {
+		return
+	}
+	writeData(w, http.StatusOK, wh, "")
+}
+
+func (s *Sim) toggleWebhook(w http.ResponseWriter, r *http.Request) {
+	wh, err := s.toggle(r.PathValue("id"))
+	if notFound(w, err) {
+		return
+	}
+	s.log.Info("webhook toggled", "id", wh.ID, "enabled", wh.Enabled)
+	writeData(w, http.StatusOK, struct {
+		ID      string `json:"id"`
+		Enabled bool   `json:"enabled"`
+	}{wh.ID, wh.Enabled}, "")
+}
+
+func (s *Sim) testWebhook(w http.ResponseWriter, r *http.Request) {
+	res, err := s.SendTest(r.Context(), r.PathValue("id"))
+	if notFound(w, err) {
+		return
+	}
+	writeData(w, http.StatusOK, res, "")
+}
+
+func (s *Sim) deleteWebhook(w http.ResponseWriter, r *http.Request) {
+	if notFound(w, s.DeleteWebhook(r.PathValue("id"))) {
+		return
+	}
+	writeData(w, http.StatusOK, nil, "Webhook deleted successfully.")
+}
+
+// deliveryQuery reads the filters and order shared by the list and the
+// export.
+func deliveryQuery(p *params) DeliveryQuery {
+	q := DeliveryQuery{
+		Status:    Status(p.oneOf("status", "", string(StatusPending), string(StatusDelivered), string(StatusFailed))),
+		EventID:   p.str("eventId"),
+		WebhookID: p.str("webhookId"),
+		SortBy:    p.oneOf("sortBy", SortCreatedAt, SortCreatedAt, SortDeliveredAt, SortAttempts),
+		Desc:      p.oneOf("sortOrder", "desc", "asc", "desc") == "desc",
+	}
+	q.From, q.To = p.dateRange()
+	return q
+}
+
+func (s *Sim) listDeliveries(w http.ResponseWriter, r *http.Request) {
+	p := newParams(r)
+	q := deliveryQuery(p)
+	pq := p.page(deliveriesPerPage)
+	if !p.ok(w) {
+		return
+	}
+	q.Limit, q.Offset = pq.Limit, pq.Offset
+	page, total := s.Deliveries(q)
+	writeList(w, "deliveries", page, pq, total)
+}
+
+// csvHeader names the export's columns, the records' JSON names.
+var csvHeader = []string{
+	"id", "eventId", "webhookId", "eventType", "status", "attempts",
+	"lastStatus", "lastError", "createdAt", "deliveredAt",
+}
+
+// exportDeliveries streams every matching record as CSV, flushing as it
+// goes rather than building the file in memory.
+func (s *Sim) exportDeliveries(w http.ResponseWriter, r *http.Request) {
+	p := newParams(r)
+	q := deliveryQuery(p)
+	if !p.ok(w) {
+		return
+	}
+	ds, _ := s.Deliveries(q)
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="webhook-deliveries.csv"`)
+	w.Header().Set("Cache-Control", "no-store")
+	cw := csv.NewWriter(w)
+	cw.Write(csvHeader)
+	for i, d := range ds {
+		delivered := ""
+		if d.DeliveredAt != nil {
+			delivered = d.DeliveredAt.Format(time.RFC3339Nano)
+		}
+		cw.Write([]string{
+			d.ID, d.EventID, d.WebhookID, d.EventType, string(d.Status), strconv.Itoa(d.Attempts),
+			strconv.Itoa(d.LastStatus), d.LastError, d.CreatedAt.Format(time.RFC3339Nano), delivered,
+		})
+		if i%1000 == 999 {
+			cw.Flush()
+		}
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		s.log.Debug("delivery export cut short", "error", err)
+	}
+}
+
+func (s *Sim) retryDelivery(w http.ResponseWriter, r *http.Request) {
+	ds, err := s.Retry(r.PathValue("eventId"))
+	switch {
+	case notFound(w, err):
+	case errors.Is(err, ErrNotFailed):
+		writeError(w, http.StatusConflict, err.Error(), nil)
+	default:
+		writeData(w, http.StatusAccepted, map[string]any{"deliveries": ds}, "Retry scheduled.")
+	}
+}

@@ -1,8 +1,3 @@
-// Package sim is a local stand-in for PacSpace: the dashboard API for
-// webhooks and delivery history (seeds 002 and 003) and a delivery engine
-// that signs and sends events to registered URLs with retries. Scenarios
-// (package sim/scenario) feed it realistic event streams with injected
-// faults.
 package sim
 
 import "time"

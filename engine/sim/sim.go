@@ -1,12 +1,20 @@
 package sim
 
 import (
+	"container/list"
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/arbiter-dev/arbiter/engine/loadgen"
 )
 
 // Defaults for zero Config fields.
@@ -33,7 +41,7 @@ type Config struct {
 	Concurrency int           // delivery workers; default 32
 	Timeout     time.Duration // per attempt; default 10s
 	Queue       int           // deliveries waiting for a worker before Publish blocks; default 1024
-	History     int           // delivery records kept, oldest final ones dropped first; default 1,000,000
+	History     int           // delivery records kept, oldest finished ones dropped first; default 1,000,000
 
 	// Client sends deliveries; default a keep-alive transport sized for
 	// Concurrency that does not follow redirects.
@@ -87,33 +95,193 @@ var (
 
 // Sim is a local PacSpace. Its methods are safe for concurrent use.
 type Sim struct {
-	cfg Config
+	cfg     Config
+	log     hclog.Logger
+	token   [32]byte // sha256 of cfg.Token: compared in constant time, length included
+	ready   chan *delivery
+	running atomic.Bool
+	mux     *http.ServeMux
+
+	mu       sync.Mutex
+	webhooks map[string]*webhook
+	hooks    []*webhook // creation order
+	hist     *list.List // of *delivery, in creation order
+	byEvent  map[string][]*delivery
+	seq      uint64
+	stats    Stats
+	idle     chan struct{} // closed while nothing is in flight
+
+	sessMu   sync.Mutex
+	sessions map[string]time.Time // session id → expiry
 }
 
 // New returns a Sim with cfg's defaults filled in.
 func New(cfg Config) *Sim {
-	return &Sim{cfg: cfg}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = DefaultMaxAttempts
+	}
+	if cfg.BaseDelay <= 0 {
+		cfg.BaseDelay = DefaultBaseDelay
+	}
+	if cfg.MaxDelay <= 0 {
+		cfg.MaxDelay = DefaultMaxDelay
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = DefaultConcurrency
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.Queue <= 0 {
+		cfg.Queue = DefaultQueue
+	}
+	if cfg.History <= 0 {
+		cfg.History = DefaultHistory
+	}
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{
+			Transport: loadgen.NewTransport(cfg.Concurrency),
+			CheckRedirect: func(*http.Request, []*http.Request) error {
+				return http.ErrUseLastResponse
+			},
+		}
+	}
+	if cfg.OnAttempt == nil {
+		cfg.OnAttempt = func(Attempt) {}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Sim{
+		cfg:      cfg,
+		log:      cfg.Logger.Named("sim"),
+		token:    sha256.Sum256([]byte(cfg.Token)),
+		ready:    make(chan *delivery, cfg.Queue),
+		webhooks: map[string]*webhook{},
+		hist:     list.New(),
+		byEvent:  map[string][]*delivery{},
+		idle:     make(chan struct{}),
+		sessions: map[string]time.Time{},
+	}
+	close(s.idle)
+	s.routes()
+	return s
 }
 
 // Publish queues one delivery of ev to every enabled webhook subscribed to
 // ev.Type, giving ev an id when it has none. It blocks while the queue is
-// full and returns ctx.Err() if ctx ends first.
+// full and returns ctx.Err() if ctx ends first; deliveries it could not
+// queue are then recorded as failed.
 func (s *Sim) Publish(ctx context.Context, ev Event) error {
-	return errors.New("sim: not implemented yet")
-}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if ev.ID == "" {
+		ev.ID = newID("evt_")
+	}
+	s.mu.Lock()
+	now := s.now()
+	var ds []*delivery
+	for _, wh := range s.hooks {
+		if !wh.Enabled || !wh.subscribed(ev.Type) {
+			continue
+		}
+		d := &delivery{
+			Delivery: Delivery{
+				ID: newID("dlv_"), EventID: ev.ID, WebhookID: wh.ID, EventType: ev.Type,
+				Status: StatusPending, CreatedAt: now,
+			},
+			body: ev.Body, fault: ev.Fault, limit: s.cfg.MaxAttempts,
+		}
+		s.add(d)
+		ds = append(ds, d)
+	}
+	s.stats.Events++
+	s.mu.Unlock()
 
-// Run delivers queued events until ctx is done; attempts in flight then
-// finish. It returns ErrRunning if Run is already running.
-func (s *Sim) Run(ctx context.Context) error {
-	<-ctx.Done()
+	for i, d := range ds {
+		select {
+		case s.ready <- d:
+		case <-ctx.Done():
+			s.mu.Lock()
+			for _, d := range ds[i:] {
+				d.LastError = "not queued: " + ctx.Err().Error()
+				s.finish(d, false)
+			}
+			s.mu.Unlock()
+			return ctx.Err()
+		}
+	}
 	return nil
 }
 
-// Drain waits until every published delivery is final. Deliveries move
-// only while Run runs.
+// Run delivers queued events with Config.Concurrency workers until ctx is
+// done; attempts in flight then finish, and what is still queued waits for
+// the next Run. It returns ErrRunning if Run is already running.
+func (s *Sim) Run(ctx context.Context) error {
+	if !s.running.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer s.running.Store(false)
+	var wg sync.WaitGroup
+	for range s.cfg.Concurrency {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				select {
+				case <-ctx.Done():
+				case d := <-s.ready:
+					s.attempt(d)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return nil
+}
+
+// Drain waits until every published delivery is final: delivered, or
+// failed. Deliveries move only while Run runs.
 func (s *Sim) Drain(ctx context.Context) error {
-	return errors.New("sim: not implemented yet")
+	s.mu.Lock()
+	idle := s.idle
+	s.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Stats returns the delivery counters.
-func (s *Sim) Stats() Stats { return Stats{} }
+func (s *Sim) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+// now is the time records are stamped with: UTC to the millisecond, as
+// PacSpace's timestamps.
+func (s *Sim) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millisecond) }
+
+// inFlight moves the in-flight count by n, keeping idle closed exactly while
+// it is zero. s.mu must be held.
+func (s *Sim) inFlight(n int64) {
+	if s.stats.InFlight == 0 && n > 0 {
+		s.idle = make(chan struct{})
+	}
+	s.stats.InFlight += n
+	if s.stats.InFlight == 0 && n < 0 {
+		close(s.idle)
+	}
+}
+
+// newID returns prefix followed by 24 random hex digits.
+func newID(prefix string) string {
+	var b [12]byte
+	rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
