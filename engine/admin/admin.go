@@ -30,6 +30,9 @@ type Config struct {
 	Policies  *policy.Engine
 	Throttles Throttles
 	Logger    hclog.Logger
+	// NotifyDispatch wakes the dispatcher when a delivery is retried, so it
+	// goes out now rather than at the next poll; may be nil.
+	NotifyDispatch func()
 }
 
 // API serves the admin routes.
@@ -52,6 +55,8 @@ func New(cfg Config) *API {
 	}
 	a.handle("GET /v1/policies", a.policies)
 	a.handle("GET /v1/throttle", a.throttle)
+	a.deliveryRoutes()
+	a.ledgerRoutes()
 	a.mux.Handle("POST "+policy.ReloadPath, cfg.Policies.ReloadHandler())
 	// Profiling, behind the same token: what an operator needs to see where
 	// time goes in production.

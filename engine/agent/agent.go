@@ -169,7 +169,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *Agent, err er
 		Registerer:   a.registry,
 		Appended:     a.worker.Notify,
 	}, st, a.endpoints)
-	api := admin.New(admin.Config{Tokens: tokens, Store: st, Policies: a.policies, Throttles: a.worker, Logger: log.Named("admin")})
+	api := admin.New(admin.Config{Tokens: tokens, Store: st, Policies: a.policies, Throttles: a.worker, Logger: log.Named("admin"),
+		NotifyDispatch: a.dispatch.Notify})
 
 	mux := http.NewServeMux()
 	mux.Handle("/webhooks/{endpoint}", rc)
