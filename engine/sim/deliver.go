@@ -159,10 +159,12 @@ func (s *Sim) attempt(d *delivery) {
 		if ok {
 			err = ErrWebhookDisabled
 		}
+		s.mu.Unlock()
+		s.cfg.OnAttempt(Attempt{DeliveryID: d.ID, EventID: d.EventID, WebhookID: d.WebhookID, Err: err, Final: true})
+		s.mu.Lock()
 		d.LastError = err.Error()
 		s.finish(d, false)
 		s.mu.Unlock()
-		s.cfg.OnAttempt(Attempt{DeliveryID: d.ID, EventID: d.EventID, WebhookID: d.WebhookID, Err: err, Final: true})
 		return
 	}
 	t := wh.target()
@@ -182,6 +184,13 @@ func (s *Sim) attempt(d *delivery) {
 	out := res.outcome()
 	final := out != retry || n >= limit
 
+	// Reported before it is recorded: once Drain returns, every attempt
+	// has been reported.
+	s.cfg.OnAttempt(Attempt{
+		DeliveryID: d.ID, EventID: d.EventID, WebhookID: d.WebhookID, Number: n,
+		Status: res.status, Body: res.body, Err: res.err, Latency: res.latency,
+		Final: final, Delivered: out == delivered,
+	})
 	s.mu.Lock()
 	d.LastStatus = res.status
 	d.LastError = ""
@@ -192,12 +201,6 @@ func (s *Sim) attempt(d *delivery) {
 		s.finish(d, out == delivered)
 	}
 	s.mu.Unlock()
-
-	s.cfg.OnAttempt(Attempt{
-		DeliveryID: d.ID, EventID: d.EventID, WebhookID: d.WebhookID, Number: n,
-		Status: res.status, Body: res.body, Err: res.err, Latency: res.latency,
-		Final: final, Delivered: out == delivered,
-	})
 	if final {
 		if out != delivered {
 			s.log.Debug("delivery failed", "delivery", d.ID, "event", d.EventID, "webhook", d.WebhookID,

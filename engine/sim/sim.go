@@ -46,7 +46,9 @@ type Config struct {
 	// Client sends deliveries; default a keep-alive transport sized for
 	// Concurrency that does not follow redirects.
 	Client *http.Client
-	// OnAttempt is called after every attempt, from delivery goroutines.
+	// OnAttempt is called after every attempt, from delivery goroutines,
+	// before the attempt is recorded: once Drain returns, every attempt has
+	// been reported.
 	OnAttempt func(Attempt)
 	Logger    hclog.Logger
 	// Now stamps records and signatures; default time.Now.
