@@ -183,7 +183,7 @@ func (p *partition) applyOne(ctx context.Context, j *job, expired bool) error {
 	n := j.norm
 	in := n.Input // a copy: held events are re-evaluated from their pristine form
 	in.State.Throttle = p.throttleState(j.ev.Endpoint)
-	var tr transition
+	tr := noTransition() // generic events change no settlement state
 	var err error
 	switch in.Event.Shape {
 	case normalize.ShapeDelta:
@@ -250,7 +250,11 @@ func (p *partition) hold(j *job, stream string) {
 			return // already waiting
 		}
 	}
-	p.held[key] = append(p.held[key], &heldJob{job: j, until: j.ev.ReceivedAt.Add(p.w.cfg.Grace)})
+	until := j.ev.ReceivedAt.Add(p.w.cfg.Grace)
+	p.held[key] = append(p.held[key], &heldJob{job: j, until: until})
+	p.w.holds.add(Hold{Customer: j.norm.CustomerID, EventSeq: j.ev.Seq, EventID: j.ev.EventID,
+		ProofHash: j.norm.Input.Proof.ProofHash, PreviousProofHash: j.norm.Input.Proof.PreviousProofHash,
+		Since: p.w.cfg.Now(), Until: until})
 	p.changes.Outcomes = append(p.changes.Outcomes, store.Outcome{Seq: j.ev.Seq, Status: engine.StatusHeld,
 		Type: j.norm.Input.Event.Type, Stream: stream})
 }
@@ -262,6 +266,7 @@ func (p *partition) release(stream, hash string) {
 	key := holdKey(stream, hash)
 	for _, h := range p.held[key] {
 		p.released = append(p.released, h.job)
+		p.w.holds.remove(h.ev.Seq)
 	}
 	delete(p.held, key)
 }
@@ -293,6 +298,7 @@ func (p *partition) expireHolds(ctx context.Context, idle bool) error {
 		} else {
 			p.held[key] = hs
 		}
+		p.w.holds.remove(h.ev.Seq)
 		if err := p.apply(ctx, h.job, true); err != nil {
 			return err
 		}

@@ -55,6 +55,8 @@ type Worker struct {
 
 	throttleMu sync.Mutex
 	throttles  map[string]store.Throttle
+
+	holds holdSet // a copy of the partitions' holds, for Holds
 }
 
 // New returns a worker over st deciding with decide, with the throttle
