@@ -32,6 +32,9 @@ type Config struct {
 	Registerer   prometheus.Registerer
 	// Appended is called after each new event commits, to wake the worker.
 	Appended func()
+	// Rejected is called for each request refused on a known endpoint,
+	// with the reason. It runs on the request path, so it must be cheap.
+	Rejected func(endpoint, reason string)
 }
 
 // Receiver handles webhook posts.
@@ -86,6 +89,9 @@ func New(cfg Config, st engine.Store, eps *Endpoints) *Receiver {
 	if cfg.Appended == nil {
 		cfg.Appended = func() {}
 	}
+	if cfg.Rejected == nil {
+		cfg.Rejected = func(string, string) {}
+	}
 	return &Receiver{cfg: cfg, store: st, endpoints: eps, log: cfg.Logger, m: newMetrics(cfg.Registerer)}
 }
 
@@ -100,37 +106,37 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("endpoint")
 	ep, ok := rc.endpoints.Get(name)
 	if !ok {
-		rc.reject(w, http.StatusNotFound, ReasonUnknownEndpoint, "no endpoint named "+strconv.Quote(name))
+		rc.reject(w, name, http.StatusNotFound, ReasonUnknownEndpoint, "no endpoint named "+strconv.Quote(name))
 		return
 	}
 	if !ep.Enabled {
-		rc.reject(w, http.StatusForbidden, ReasonDisabled, "endpoint "+name+" is disabled")
+		rc.reject(w, name, http.StatusForbidden, ReasonDisabled, "endpoint "+name+" is disabled")
 		return
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		rc.reject(w, http.StatusMethodNotAllowed, ReasonMethod, "use POST")
+		rc.reject(w, name, http.StatusMethodNotAllowed, ReasonMethod, "use POST")
 		return
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		rc.reject(w, http.StatusUnsupportedMediaType, ReasonContentType, "Content-Type must be application/json")
+		rc.reject(w, name, http.StatusUnsupportedMediaType, ReasonContentType, "Content-Type must be application/json")
 		return
 	}
 	limit := rc.cfg.MaxBodyBytes
 	if r.ContentLength > limit {
 		// Refuse before reading a byte of it.
 		w.Header().Set("Connection", "close")
-		rc.reject(w, http.StatusRequestEntityTooLarge, ReasonTooLarge, "body exceeds "+strconv.FormatInt(limit, 10)+" bytes")
+		rc.reject(w, name, http.StatusRequestEntityTooLarge, ReasonTooLarge, "body exceeds "+strconv.FormatInt(limit, 10)+" bytes")
 		return
 	}
 	body, err := readBody(r.Body, r.ContentLength, limit)
 	if err != nil {
 		if errors.Is(err, errTooLarge) {
 			w.Header().Set("Connection", "close")
-			rc.reject(w, http.StatusRequestEntityTooLarge, ReasonTooLarge, "body exceeds "+strconv.FormatInt(limit, 10)+" bytes")
+			rc.reject(w, name, http.StatusRequestEntityTooLarge, ReasonTooLarge, "body exceeds "+strconv.FormatInt(limit, 10)+" bytes")
 			return
 		}
-		rc.reject(w, http.StatusBadRequest, ReasonReadError, "could not read body")
+		rc.reject(w, name, http.StatusBadRequest, ReasonReadError, "could not read body")
 		return
 	}
 
@@ -144,7 +150,7 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	scheme, err := v.Verify(r.Header.Get(pacspace.HeaderSignature), r.Header.Get(pacspace.HeaderTimestamp), body, secrets, start)
 	if err != nil {
 		status, reason := verifyFailure(err)
-		rc.reject(w, status, reason, err.Error())
+		rc.reject(w, name, status, reason, err.Error())
 		return
 	}
 	if scheme == engine.SchemeLegacy {
@@ -152,9 +158,9 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !isJSONObject(body) {
 		if json.Valid(body) {
-			rc.reject(w, http.StatusBadRequest, ReasonNotObject, "body must be a JSON object")
+			rc.reject(w, name, http.StatusBadRequest, ReasonNotObject, "body must be a JSON object")
 		} else {
-			rc.reject(w, http.StatusBadRequest, ReasonInvalidJSON, "body is not valid JSON")
+			rc.reject(w, name, http.StatusBadRequest, ReasonInvalidJSON, "body is not valid JSON")
 		}
 		return
 	}
@@ -164,7 +170,7 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if id == "" {
 		id = "digest_" + digest[:32]
 	} else if !validEventID(id) {
-		rc.reject(w, http.StatusBadRequest, ReasonBadEventID, pacspace.HeaderEventID+" must be 1-200 printable ASCII characters")
+		rc.reject(w, name, http.StatusBadRequest, ReasonBadEventID, pacspace.HeaderEventID+" must be 1-200 printable ASCII characters")
 		return
 	}
 	rc.m.received.WithLabelValues(name).Inc()
@@ -217,8 +223,11 @@ func verifyFailure(err error) (int, string) {
 	}
 }
 
-func (rc *Receiver) reject(w http.ResponseWriter, status int, reason, msg string) {
+func (rc *Receiver) reject(w http.ResponseWriter, endpoint string, status int, reason, msg string) {
 	rc.m.rejected.WithLabelValues(reason).Inc()
+	if reason != ReasonUnknownEndpoint {
+		rc.cfg.Rejected(endpoint, reason)
+	}
 	writeJSON(w, status, errorBody(reason, msg))
 }
 
