@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/arbiter-dev/arbiter/engine/pacspace"
 	"github.com/arbiter-dev/arbiter/engine/sim"
 	"github.com/arbiter-dev/arbiter/engine/testing/require"
@@ -673,4 +675,48 @@ func TestRetryRoute(t *testing.T) {
 	require.Equal(t, st.Published, st.Delivered+st.Failed+st.InFlight)
 	require.Equal(t, int64(0), st.Failed)
 	require.Equal(t, int64(1), st.InFlight, "evt_d")
+}
+
+func TestNoSecretsInLogs(t *testing.T) {
+	var logs syncBuffer
+	rs := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+		if n == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	d := newDashboard(t, sim.Config{BaseDelay: time.Millisecond,
+		Logger: hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Trace})})
+	_, env := d.call(t, http.MethodPost, "/dashboard/webhooks", map[string]any{"url": rs.URL + "/hook/tok_in_path"})
+	wh := decode[createdWebhook](t, env.Data)
+	d.call(t, http.MethodPost, "/dashboard/webhooks/"+wh.ID+"/toggle", nil)
+	d.call(t, http.MethodPost, "/dashboard/webhooks/"+wh.ID+"/toggle", nil)
+	d.send(t, http.MethodPost, "/dashboard/login", map[string]string{"token": token})
+	d.send(t, http.MethodPost, "/dashboard/login", map[string]string{"token": "wrong-" + token})
+	publish(t, d.Sim, event("evt_logged", "delta.verified"))
+	drain(t, d.Sim)
+
+	out := logs.String()
+	require.Contains(t, out, "delivery will be retried", "the logger was used")
+	require.Contains(t, out, wh.ID)
+	for _, secret := range []string{wh.Secret, token, "tok_in_path"} {
+		require.NotContains(t, out, secret)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
