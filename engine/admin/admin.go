@@ -10,17 +10,27 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/arbiter-dev/arbiter/engine/config"
 	"github.com/arbiter-dev/arbiter/engine/policy"
+	"github.com/arbiter-dev/arbiter/engine/receiver"
 	"github.com/arbiter-dev/arbiter/engine/store"
+	"github.com/arbiter-dev/arbiter/engine/worker"
 )
 
 // Throttles reports throttle state; *worker.Worker is one.
 type Throttles interface {
 	Throttles() []store.Throttle
+}
+
+// Holds reports the events held for their predecessor; *worker.Worker is
+// one.
+type Holds interface {
+	Holds() []worker.Hold
 }
 
 // Config wires the admin API to the running agent.
@@ -33,6 +43,19 @@ type Config struct {
 	// NotifyDispatch wakes the dispatcher when a delivery is retried, so it
 	// goes out now rather than at the next poll; may be nil.
 	NotifyDispatch func()
+	// Endpoints is the receiver's view of the webhook endpoints, reloaded
+	// after each change so that it applies at once.
+	Endpoints *receiver.Endpoints
+	// Counters counts the requests each endpoint refused.
+	Counters *store.EndpointCounters
+	// Webhooks serves POST /webhooks/{endpoint}; test events go through it
+	// in process.
+	Webhooks http.Handler
+	// Configured are the endpoints declared in the config file, which
+	// every start provisions again.
+	Configured map[string]config.Endpoint
+	// Holds reports the events waiting for their predecessor proof.
+	Holds Holds
 }
 
 // API serves the admin routes.
@@ -42,6 +65,8 @@ type API struct {
 	log      hclog.Logger
 	mux      *http.ServeMux
 	patterns []string
+
+	endpointMu sync.Mutex // serializes read-modify-write changes of endpoints
 }
 
 // New returns the admin API handler.
@@ -55,6 +80,8 @@ func New(cfg Config) *API {
 	}
 	a.handle("GET /v1/policies", a.policies)
 	a.handle("GET /v1/throttle", a.throttle)
+	a.webhookRoutes()
+	a.chainRoutes()
 	a.deliveryRoutes()
 	a.ledgerRoutes()
 	a.mux.Handle("POST "+policy.ReloadPath, cfg.Policies.ReloadHandler())

@@ -43,6 +43,7 @@ type Agent struct {
 	log       hclog.Logger
 	store     *store.Store
 	endpoints *receiver.Endpoints
+	counters  *store.EndpointCounters
 	policies  *policy.Engine
 	worker    *worker.Worker
 	host      *wasmhost.Host
@@ -162,15 +163,18 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *Agent, err er
 		}
 		return float64(s.Pending)
 	}))
+	a.counters = store.NewEndpointCounters(st)
 	rc := receiver.New(receiver.Config{
 		MaxBodyBytes: cfg.Receiver.MaxBodyBytes,
 		Tolerance:    cfg.Receiver.Tolerance,
 		Logger:       log.Named("receiver"),
 		Registerer:   a.registry,
 		Appended:     a.worker.Notify,
+		Rejected:     a.counters.Reject,
 	}, st, a.endpoints)
 	api := admin.New(admin.Config{Tokens: tokens, Store: st, Policies: a.policies, Throttles: a.worker, Logger: log.Named("admin"),
-		NotifyDispatch: a.dispatch.Notify})
+		NotifyDispatch: a.dispatch.Notify,
+		Endpoints:      a.endpoints, Counters: a.counters, Webhooks: rc, Configured: cfg.Endpoints, Holds: a.worker})
 
 	mux := http.NewServeMux()
 	mux.Handle("/webhooks/{endpoint}", rc)
@@ -232,6 +236,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	workerCtx, stopWorker := context.WithCancel(context.Background())
 	workerDone := make(chan error, 1)
 	go func() { workerDone <- a.worker.Run(workerCtx) }()
+	countersCtx, stopCounters := context.WithCancel(context.Background())
+	countersDone := make(chan error, 1)
+	go func() { countersDone <- a.counters.Run(countersCtx) }()
 	dispatchCtx, stopDispatch := context.WithCancel(context.Background())
 	dispatchDone := make(chan error, 1)
 	go func() { dispatchDone <- a.dispatch.Run(dispatchCtx) }()
@@ -273,6 +280,8 @@ loop:
 	for _, srv := range a.servers {
 		errs = append(errs, srv.Shutdown(sctx))
 	}
+	stopCounters() // nothing is refused any more: store the last counts
+	errs = append(errs, <-countersDone)
 	stopWorker()
 	if err := <-workerDone; err != nil {
 		errs = append(errs, err)
