@@ -78,7 +78,7 @@ func TestCleanStreams(t *testing.T) {
 		require.True(t, json.Valid(it.Event.Body), it.Event.ID)
 		var compact bytes.Buffer
 		require.NoError(t, json.Compact(&compact, it.Event.Body))
-		require.Equal(t, string(compact.Bytes()), string(it.Event.Body), "bodies are compact")
+		require.Equal(t, compact.String(), string(it.Event.Body), "bodies are compact")
 		require.Equal(t, Answer{Outcome: Accepted}, it.Expect)
 		var env struct {
 			Event string          `json:"event"`
