@@ -77,10 +77,7 @@ func (r *Report) finish(h *histogram) {
 	if s := r.Elapsed.Seconds(); s > 0 {
 		r.EventsPerSec = float64(r.OK) / s
 	}
-	r.Latency = Latency{
-		Min: h.min, Mean: h.mean(), Max: h.max,
-		P50: h.quantile(0.50), P90: h.quantile(0.90), P99: h.quantile(0.99), P999: h.quantile(0.999),
-	}
+	r.Latency = h.summary()
 }
 
 // WriteText writes the report as an aligned table for people.
