@@ -84,6 +84,7 @@ func New(cfg Config) *API {
 	a.chainRoutes()
 	a.deliveryRoutes()
 	a.ledgerRoutes()
+	a.eventRoutes()
 	a.mux.Handle("POST "+policy.ReloadPath, cfg.Policies.ReloadHandler())
 	// Profiling, behind the same token: what an operator needs to see where
 	// time goes in production.
