@@ -46,6 +46,7 @@ func newRootCmd() *cobra.Command {
 		newLoadCmd(),
 		newPolicyCmd(),
 		newPluginCmd(),
+		newEventsCmd(),
 	)
 	return root
 }
