@@ -46,7 +46,8 @@ func newRootCmd() *cobra.Command {
 		newLoadCmd(),
 		newPolicyCmd(),
 		newPluginCmd(),
-		newEventsCmd(),
+		newDeliveriesCmd(),
+		newLedgerCmd(),
 	)
 	return root
 }
