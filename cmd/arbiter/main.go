@@ -48,6 +48,7 @@ func newRootCmd() *cobra.Command {
 		newPluginCmd(),
 		newDeliveriesCmd(),
 		newLedgerCmd(),
+		newEventsCmd(),
 	)
 	return root
 }
