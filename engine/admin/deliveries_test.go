@@ -481,3 +481,52 @@ func TestExportMemoryIsFlat(t *testing.T) {
 	t.Logf("live heap: %d KiB before, %d KiB at peak during the export", base>>10, peak>>10)
 	require.True(t, growth < 8<<20, "live heap grew by", growth>>10, "KiB while exporting")
 }
+
+func TestRetryDelivery(t *testing.T) {
+	e := newOutboxEnv(t)
+	e.seed(t, history...)
+
+	// Only failed deliveries can be retried; the message names the status.
+	for id, status := range map[string]string{"d1": "delivered", "d3": "pending"} {
+		msg, _ := e.failure(t, "POST", "/v1/deliveries/"+id+"/retry", "", 409)
+		require.Contains(t, msg, "is "+status+"; only failed deliveries can be retried")
+	}
+	e.failure(t, "POST", "/v1/deliveries/nope/retry", "", 404)
+	require.Equal(t, int64(0), e.notified.Load(), "the dispatcher is woken only by a retry")
+
+	before := time.Now()
+	var d deliveryItem
+	e.data(t, "POST", "/v1/deliveries/d2/retry", "", 200, &d)
+	require.Equal(t, "pending", d.Status)
+	require.Equal(t, 3, d.Attempts, "the attempts made are kept")
+	require.True(t, d.NextAttemptAt != nil && !d.NextAttemptAt.Before(before.Truncate(time.Microsecond)) &&
+		time.Since(*d.NextAttemptAt) < time.Minute, "due now", d.NextAttemptAt)
+	require.Equal(t, int64(1), e.notified.Load())
+
+	// Retrying it again is refused while it is pending.
+	msg, _ := e.failure(t, "POST", "/v1/deliveries/d2/retry", "", 409)
+	require.Contains(t, msg, "is pending")
+
+	// The dispatcher claims it, numbers its attempt after the three made,
+	// and the history shows all four.
+	due, err := e.st.ClaimDue(context.Background(), "console", time.Now(), time.Minute, 10)
+	require.NoError(t, err)
+	require.Equal(t, 1, len(due))
+	require.Equal(t, "d2", due[0].ID)
+	require.Equal(t, 3, due[0].Attempts)
+	require.NoError(t, e.st.FinishAttempts(context.Background(), []store.Attempt{{DeliveryID: "d2", Attempt: 4,
+		StartedAt: time.Now(), Duration: time.Millisecond, Result: "ok", Status: engine.DeliveryDelivered}}))
+	var detail struct {
+		deliveryItem
+		History []struct {
+			Attempt int    `json:"attempt"`
+			Result  string `json:"result"`
+		} `json:"history"`
+	}
+	e.data(t, "GET", "/v1/deliveries/d2", "", 200, &detail)
+	require.Equal(t, "delivered", detail.Status)
+	require.Equal(t, 4, detail.Attempts)
+	require.Equal(t, 4, len(detail.History))
+	require.Equal(t, "fail", detail.History[2].Result)
+	require.Equal(t, "ok", detail.History[3].Result)
+}
