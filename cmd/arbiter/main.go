@@ -46,9 +46,10 @@ func newRootCmd() *cobra.Command {
 		newLoadCmd(),
 		newPolicyCmd(),
 		newPluginCmd(),
+		newWebhooksCmd(),
+		newChainsCmd(),
 		newDeliveriesCmd(),
 		newLedgerCmd(),
-		newEventsCmd(),
 	)
 	return root
 }
