@@ -50,6 +50,7 @@ func newRootCmd() *cobra.Command {
 		newChainsCmd(),
 		newDeliveriesCmd(),
 		newLedgerCmd(),
+		newEventsCmd(),
 	)
 	return root
 }
