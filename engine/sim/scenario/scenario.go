@@ -8,7 +8,10 @@
 // A scenario is a pure function of its Config: the same seed gives the same
 // bytes. What the ground truth promises holds when the events of each stream
 // are delivered one after another, in order (Item.Stream), to an agent that
-// has the scenario's ledger records and runs the default thresholds.
+// has the scenario's ledger records and runs the default thresholds. A
+// Runner delivers a scenario that way through an in-process sim, and
+// records how each delivery was answered; Verify compares the ground truth
+// and those answers with what the agent decided.
 package scenario
 
 import (
