@@ -146,8 +146,8 @@ func newDeliveriesGetCmd(o *clientOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "get ID",
 		Short: "Show one delivery with its action and every attempt",
-		Example: `  arbiter deliveries get dlv_01j9z0042_0_slack
-  arbiter deliveries get dlv_01j9z0042_0_slack --output json`,
+		Example: `  arbiter deliveries get dlv_3f9a1c07d2b84e6a5c0d9e12
+  arbiter deliveries get dlv_3f9a1c07d2b84e6a5c0d9e12 --output json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client(cmd)
@@ -275,7 +275,7 @@ func newDeliveriesRetryCmd(o *clientOptions) *cobra.Command {
 kept and the next attempt is numbered after it; if that attempt fails the
 delivery is failed again. Only failed deliveries can be retried: any other
 status is an error that names it.`,
-		Example: `  arbiter deliveries retry dlv_01j9z0042_0_slack`,
+		Example: `  arbiter deliveries retry dlv_3f9a1c07d2b84e6a5c0d9e12`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client(cmd)
