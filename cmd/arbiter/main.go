@@ -51,6 +51,7 @@ func newRootCmd() *cobra.Command {
 		newDeliveriesCmd(),
 		newLedgerCmd(),
 		newEventsCmd(),
+		newSimCmd(),
 	)
 	return root
 }
