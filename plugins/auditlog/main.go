@@ -17,8 +17,9 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
+	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/arbiter-dev/arbiter/plugins/sdk"
@@ -32,7 +33,7 @@ func init() {
 	sdk.Register(sdk.Plugin{
 		Info: sdk.Info{
 			Name: "auditlog", Kind: sdk.KindStore, Version: version,
-			ConfigSchema: json.RawMessage(configSchema),
+			ConfigSchema: []byte(configSchema),
 			MaxInstances: 1,
 		},
 		Handle: handle,
@@ -41,7 +42,8 @@ func init() {
 
 func main() {}
 
-// Entry is one audit record.
+// Entry is one audit record. The tags document the stored JSON, which
+// Entry.JSON writes without encoding/json.
 type Entry struct {
 	Seq         int64           `json:"seq"`
 	ReceiptID   string          `json:"receiptId,omitempty"`
@@ -56,6 +58,34 @@ type Entry struct {
 	DeliveryID  string          `json:"deliveryId"`
 }
 
+// JSON encodes the entry in field order, leaving out empty optional members.
+func (e Entry) JSON() []byte {
+	var j sdk.JSON
+	j.Object()
+	j.Key("seq").Int(e.Seq)
+	optional(&j, "receiptId", e.ReceiptID)
+	if len(e.DeltaIndex) > 0 {
+		j.Key("deltaIndex").Raw(e.DeltaIndex)
+	}
+	optional(&j, "proofHash", e.ProofHash)
+	if e.Verified != nil {
+		j.Key("verified").Bool(*e.Verified)
+	}
+	j.Key("actions").Raw(e.Actions)
+	j.Key("processedAt").String(e.ProcessedAt)
+	j.Key("eventId").String(e.EventID)
+	optional(&j, "eventType", e.EventType)
+	optional(&j, "customerId", e.CustomerID)
+	j.Key("deliveryId").String(e.DeliveryID)
+	return j.End().Bytes()
+}
+
+func optional(j *sdk.JSON, key, value string) {
+	if value != "" {
+		j.Key(key).String(value)
+	}
+}
+
 // Key names.
 const (
 	seqKey      = "seq"
@@ -64,7 +94,10 @@ const (
 )
 
 // EntryKey is the key of entry seq.
-func EntryKey(seq int64) string { return fmt.Sprintf("%s%020d", entryPrefix, seq) }
+func EntryKey(seq int64) string {
+	n := strconv.FormatInt(seq, 10)
+	return entryPrefix + strings.Repeat("0", max(0, 20-len(n))) + n
+}
 
 func handle(req *sdk.Request) sdk.Result {
 	if req.IdempotencyKey == "" {
@@ -95,12 +128,8 @@ func handle(req *sdk.Request) sdk.Result {
 	if err != nil {
 		return sdk.Fail("auditlog: " + err.Error())
 	}
-	b, err := json.Marshal(entry)
-	if err != nil {
-		return sdk.Fail("auditlog: encode entry: " + err.Error())
-	}
 	seq := strconv.FormatInt(entry.Seq, 10)
-	for _, kv := range [][2]string{{EntryKey(entry.Seq), string(b)}, {idemKey, seq}, {seqKey, seq}} {
+	for _, kv := range [][2]string{{EntryKey(entry.Seq), string(entry.JSON())}, {idemKey, seq}, {seqKey, seq}} {
 		if err := sdk.KVSet(kv[0], []byte(kv[1])); err != nil {
 			return storeError(err)
 		}
@@ -115,7 +144,7 @@ func readSeq() (int64, error) {
 	}
 	n, err := strconv.ParseInt(string(v), 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("seq %q: %w", v, err)
+		return 0, errors.New("seq " + strconv.Quote(string(v)) + ": not a number")
 	}
 	return n, nil
 }
@@ -123,7 +152,7 @@ func readSeq() (int64, error) {
 func buildEntry(req *sdk.Request, seq int64) (Entry, error) {
 	f, err := req.Fields()
 	if err != nil {
-		return Entry{}, fmt.Errorf("action: %w", err)
+		return Entry{}, errors.New("action: " + err.Error())
 	}
 	e := Entry{
 		Seq:         seq,

@@ -4,8 +4,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"strings"
 
 	"github.com/arbiter-dev/arbiter/plugins/sdk"
@@ -24,17 +22,13 @@ const configSchema = `{
   "additionalProperties": false
 }`
 
-type config struct {
-	Level string `json:"level"`
-}
-
-var cfg sdk.ConfigCache[config]
+var cfg sdk.FieldsCache
 
 func init() {
 	sdk.Register(sdk.Plugin{
 		Info: sdk.Info{
 			Name: "console", Kind: sdk.KindNotifier, Version: version,
-			ConfigSchema: json.RawMessage(configSchema),
+			ConfigSchema: []byte(configSchema),
 		},
 		Handle: handle,
 	})
@@ -52,7 +46,7 @@ func handle(req *sdk.Request) sdk.Result {
 		return sdk.Fail("console: action: " + err.Error())
 	}
 	severity := f.String("severity")
-	level := levelFor(c.Level, severity)
+	level := levelFor(c.String("level"), severity)
 
 	var b strings.Builder
 	b.WriteString("action ")
@@ -74,11 +68,7 @@ func handle(req *sdk.Request) sdk.Result {
 		b.WriteString(" event=" + req.Event.ID)
 	}
 	b.WriteString(" delivery=" + req.DeliveryID)
-	var compact bytes.Buffer
-	if json.Compact(&compact, req.Action) == nil {
-		b.WriteString(" action=")
-		b.Write(compact.Bytes())
-	}
+	b.WriteString(" action=" + sdk.Text(req.Action)) // compact JSON
 	sdk.Log(level, b.String())
 	return sdk.OK("logged")
 }

@@ -22,7 +22,8 @@
 package main
 
 import (
-	"encoding/json"
+	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -48,20 +49,16 @@ const configSchema = `{
 }`
 
 type config struct {
-	RoutingKeySecret string `json:"routing_key_secret"`
-	URL              string `json:"url"`
-	Source           string `json:"source"`
-	Component        string `json:"component"`
-	Group            string `json:"group"`
+	RoutingKeySecret, URL, Source, Component, Group string
 }
 
-var cfg sdk.ConfigCache[config]
+var cfg sdk.FieldsCache
 
 func init() {
 	sdk.Register(sdk.Plugin{
 		Info: sdk.Info{
 			Name: "pagerduty", Kind: sdk.KindNotifier, Version: version,
-			ConfigSchema: json.RawMessage(configSchema),
+			ConfigSchema: []byte(configSchema),
 		},
 		Handle: handle,
 	})
@@ -71,30 +68,69 @@ func main() {}
 
 // Event is an Events API v2 event.
 type Event struct {
-	RoutingKey  string   `json:"routing_key"`
-	EventAction string   `json:"event_action"`
-	DedupKey    string   `json:"dedup_key"`
-	Payload     *Payload `json:"payload,omitempty"`
-	Client      string   `json:"client,omitempty"`
+	RoutingKey  string
+	EventAction string
+	DedupKey    string
+	Payload     *Payload // triggers only
+	Client      string   // optional
 }
 
 // Payload is a trigger's payload.
 type Payload struct {
-	Summary       string         `json:"summary"`
-	Source        string         `json:"source"`
-	Severity      string         `json:"severity"`
-	Timestamp     string         `json:"timestamp,omitempty"`
-	Component     string         `json:"component,omitempty"`
-	Group         string         `json:"group,omitempty"`
-	Class         string         `json:"class,omitempty"`
-	CustomDetails map[string]any `json:"custom_details,omitempty"`
+	Summary   string
+	Source    string
+	Severity  string
+	Timestamp string // optional, like the rest
+	Component string
+	Group     string
+	Class     string
+	// CustomDetails are the action's members and the event's ids, as raw
+	// JSON values: numbers go through exactly as the policy wrote them.
+	CustomDetails sdk.Fields
+}
+
+// JSON encodes the event as the Events API expects it, empty optional
+// members left out and custom_details in key order.
+func (e Event) JSON() []byte {
+	var j sdk.JSON
+	j.Object()
+	j.Key("routing_key").String(e.RoutingKey)
+	j.Key("event_action").String(e.EventAction)
+	j.Key("dedup_key").String(e.DedupKey)
+	if p := e.Payload; p != nil {
+		j.Key("payload").Object()
+		j.Key("summary").String(p.Summary)
+		j.Key("source").String(p.Source)
+		j.Key("severity").String(p.Severity)
+		optional(&j, "timestamp", p.Timestamp)
+		optional(&j, "component", p.Component)
+		optional(&j, "group", p.Group)
+		optional(&j, "class", p.Class)
+		if len(p.CustomDetails) > 0 {
+			j.Key("custom_details").Object()
+			for _, f := range p.CustomDetails {
+				j.Key(f.Key).Raw(f.Value)
+			}
+			j.End()
+		}
+		j.End()
+	}
+	optional(&j, "client", e.Client)
+	return j.End().Bytes()
+}
+
+func optional(j *sdk.JSON, key, value string) {
+	if value != "" {
+		j.Key(key).String(value)
+	}
 }
 
 func handle(req *sdk.Request) sdk.Result {
-	c, err := cfg.Get(req.Config)
+	cf, err := cfg.Get(req.Config)
 	if err != nil {
 		return sdk.Fail("pagerduty: config: " + err.Error())
 	}
+	c := config{cf.String("routing_key_secret"), cf.String("url"), cf.String("source"), cf.String("component"), cf.String("group")}
 	key, ok := sdk.Secret(c.RoutingKeySecret)
 	if !ok {
 		return sdk.Fail("pagerduty: secret " + c.RoutingKeySecret + " is not granted to this plugin")
@@ -107,10 +143,6 @@ func handle(req *sdk.Request) sdk.Result {
 	if err != nil {
 		return sdk.Fail("pagerduty: " + err.Error())
 	}
-	body, err := json.Marshal(ev)
-	if err != nil {
-		return sdk.Fail("pagerduty: encode event: " + err.Error())
-	}
 	url := c.URL
 	if url == "" {
 		url = DefaultURL
@@ -119,7 +151,7 @@ func handle(req *sdk.Request) sdk.Result {
 		Method:  "POST",
 		URL:     url,
 		Headers: map[string]string{"Content-Type": "application/json"},
-		Body:    body,
+		Body:    ev.JSON(),
 	})
 	res := sdk.HTTPResult("pagerduty", resp, err)
 	if res.Status == sdk.StatusOK {
@@ -160,12 +192,7 @@ func buildEvent(c config, routingKey string, req *sdk.Request, f sdk.Fields) (Ev
 	if customer != "" {
 		summary += " for customer " + customer
 	}
-	var details map[string]any
-	if err := json.Unmarshal(req.Action, &details); err != nil {
-		return Event{}, err
-	}
-	details["eventId"] = req.Event.ID
-	details["idempotencyKey"] = req.IdempotencyKey
+	details := customDetails(f, map[string]string{"eventId": req.Event.ID, "idempotencyKey": req.IdempotencyKey})
 	ts := req.Event.ReceivedAt
 	if ts.IsZero() {
 		ts = sdk.Now()
@@ -197,25 +224,37 @@ func DedupKey(typ, reason, customer string) string {
 	return "arbiter:" + typ + ":" + reason + ":" + customer
 }
 
-// parseResolves reads {"type","reason","customerId"} or "type:reason".
-func parseResolves(raw json.RawMessage) (typ, reason, customer string, err error) {
-	if raw[0] == '"' {
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return "", "", "", err
+// customDetails are the action's members, one per key (the last of
+// duplicates, as a JSON decoder keeps), with ids set over them, sorted by
+// key.
+func customDetails(action sdk.Fields, ids map[string]string) sdk.Fields {
+	var out sdk.Fields
+	for i, f := range action {
+		if _, set := ids[f.Key]; set || slices.ContainsFunc(action[i+1:], func(g sdk.Field) bool { return g.Key == f.Key }) {
+			continue
 		}
+		out = append(out, f)
+	}
+	for k, v := range ids {
+		var j sdk.JSON
+		out = append(out, sdk.Field{Key: k, Value: j.String(v).Bytes()})
+	}
+	slices.SortFunc(out, func(a, b sdk.Field) int { return strings.Compare(a.Key, b.Key) })
+	return out
+}
+
+// parseResolves reads {"type","reason","customerId"} or "type:reason".
+func parseResolves(raw []byte) (typ, reason, customer string, err error) {
+	if raw[0] == '"' {
+		s := sdk.Text(raw)
 		typ, reason, _ = strings.Cut(s, ":")
 		return typ, reason, "", nil
 	}
-	var r struct {
-		Type       string `json:"type"`
-		Reason     string `json:"reason"`
-		CustomerID string `json:"customerId"`
+	r, err := sdk.ParseFields(raw)
+	if err != nil {
+		return "", "", "", errors.New("resolves: want an object or \"type:reason\"")
 	}
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return "", "", "", err
-	}
-	return r.Type, r.Reason, r.CustomerID, nil
+	return r.String("type"), r.String("reason"), r.String("customerId"), nil
 }
 
 // Severity maps Arbiter's severities onto PagerDuty's.

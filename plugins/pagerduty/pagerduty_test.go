@@ -14,6 +14,7 @@ import (
 
 	"github.com/arbiter-dev/arbiter/engine/wasmhost"
 	"github.com/arbiter-dev/arbiter/engine/wasmhost/wasmtest"
+	"github.com/arbiter-dev/arbiter/plugins/sdk"
 )
 
 var wasmPath, compileCache string
@@ -123,6 +124,24 @@ func TestTriggerAndResolve(t *testing.T) {
 			}
 			requireJSONEqual(t, tc.want, <-bodies)
 		})
+	}
+}
+
+// TestCustomDetails: the action's members go through as the policy wrote
+// them (no float rounding), one per key, the event's ids over them, sorted.
+func TestCustomDetails(t *testing.T) {
+	f, err := sdk.ParseFields([]byte(`{"type":"alert","eventId":"spoofed","amount":12345678901234567890,"ratio":1e2,"type":"flag"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := Event{RoutingKey: "k", EventAction: "trigger", DedupKey: "d", Payload: &Payload{
+		Summary: "s", Source: "arbiter", Severity: "error",
+		CustomDetails: customDetails(f, map[string]string{"eventId": "evt_1", "idempotencyKey": "evt_1/0/pd"}),
+	}}
+	want := `{"routing_key":"k","event_action":"trigger","dedup_key":"d","payload":{"summary":"s","source":"arbiter","severity":"error",` +
+		`"custom_details":{"amount":12345678901234567890,"eventId":"evt_1","idempotencyKey":"evt_1/0/pd","ratio":1e2,"type":"flag"}}}`
+	if got := string(ev.JSON()); got != want {
+		t.Errorf("JSON:\n got %s\nwant %s", got, want)
 	}
 }
 

@@ -2,10 +2,11 @@ package sdk
 
 import (
 	"fmt"
-	"github.com/arbiter-dev/arbiter/plugins/abi"
-	"sort"
+	"slices"
 	"strconv"
 	"time"
+
+	"github.com/arbiter-dev/arbiter/plugins/abi"
 )
 
 // HostError is a host function's refusal or failure.
@@ -79,7 +80,7 @@ func takeReply(fn string, reply uint64) ([]byte, error) {
 // Log writes msg to Arbiter's log under the plugin's name.
 func Log(level Level, msg string) { callLog(level, msg) }
 
-// Logf formats and logs.
+// Logf formats and logs. It links fmt into the plugin: about 0.3 MB.
 func Logf(level Level, format string, args ...any) { callLog(level, fmt.Sprintf(format, args...)) }
 
 // Now is the host's clock.
@@ -141,7 +142,7 @@ func HTTP(req HTTPRequest) (HTTPResponse, error) {
 	for k := range req.Headers {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	slices.Sort(keys)
 	for i, k := range keys {
 		if i > 0 {
 			b = append(b, ',')

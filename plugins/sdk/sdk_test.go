@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -277,5 +278,131 @@ func TestScanString(t *testing.T) {
 		if _, _, ok := scanString([]byte(in), 0); ok {
 			t.Errorf("scanString(%s) accepted", in)
 		}
+	}
+}
+
+func TestJSON(t *testing.T) {
+	var j JSON
+	j.Object()
+	j.Key("s").String("a \"q\"\n<é>")
+	j.Key("n").Int(-42)
+	j.Key("b").Bool(true)
+	j.Key("raw").Raw([]byte(`{"x":[1,2]}`))
+	j.Key("list").Array()
+	j.Object().Key("k").String("v").End()
+	j.Array().End()
+	j.Int(7)
+	j.End()
+	j.Key("empty").Object().End()
+	j.End()
+	got := string(j.Bytes())
+	want := `{"s":"a \"q\"\n<é>","n":-42,"b":true,"raw":{"x":[1,2]},"list":[{"k":"v"},[],7],"empty":{}}`
+	if got != want {
+		t.Errorf("JSON:\n got %s\nwant %s", got, want)
+	}
+	if !json.Valid(j.Bytes()) {
+		t.Error("not valid JSON")
+	}
+}
+
+func TestUnquote(t *testing.T) {
+	for _, raw := range []string{`"plain"`, `"tab\there"`, `"\u00e9\u4e16"`, `"\ud83d\ude00 smile"`, `"lone \ud83d surrogate"`,
+		`"\/\b\f\r\n\"\\"`, "\"bad utf8 \xff\"", `"\uDE00 low first"`} {
+		got, err := unquote([]byte(raw))
+		var want string
+		if jerr := json.Unmarshal([]byte(raw), &want); jerr != nil {
+			t.Fatalf("test case %s: %v", raw, jerr)
+		}
+		if err != nil || got != want {
+			t.Errorf("unquote(%s) = %q, %v; want %q", raw, got, err, want)
+		}
+	}
+	for _, raw := range []string{`"\x"`, `"\u12"`, `"\u12g4"`, `"a\"`, `"open`, `x`} {
+		if s, err := unquote([]byte(raw)); err == nil {
+			t.Errorf("unquote(%s) = %q, want an error", raw, s)
+		}
+	}
+}
+
+// FuzzUnquote: the hand-written unquote agrees with encoding/json on every
+// string both accept, and accepts every string encoding/json does.
+func FuzzUnquote(f *testing.F) {
+	f.Add([]byte(`"a\u00e9\ud83d\ude00\n"`))
+	f.Add([]byte(`"\ud800"`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var want string
+		// unquote gets a value the scanner cut out: no space around it.
+		if json.Unmarshal(raw, &want) != nil || len(raw) == 0 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+			return
+		}
+		got, err := unquote(raw)
+		if err != nil || got != want {
+			t.Fatalf("unquote(%q) = %q, %v; want %q", raw, got, err, want)
+		}
+	})
+}
+
+// FuzzCompact: appendCompact accepts exactly what json.Valid does, and
+// writes what json.Compact writes.
+func FuzzCompact(f *testing.F) {
+	f.Add([]byte(` { "a" : [ 1 , -2.5e+3 , true , null , "x\"y" ] , "b" : { } } `))
+	f.Add([]byte(`[01]`))
+	f.Add([]byte(`{"a":1,}`))
+	f.Add([]byte(`"\u00zz"`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := appendCompact(nil, b)
+		if valid := json.Valid(b); valid != (err == nil) {
+			t.Fatalf("appendCompact(%q): error %v, json.Valid %v", b, err, valid)
+		}
+		if err != nil {
+			return
+		}
+		var want bytes.Buffer
+		json.Compact(&want, b)
+		if string(got) != want.String() {
+			t.Fatalf("appendCompact(%q) = %q, json.Compact %q", b, got, want.String())
+		}
+	})
+}
+
+func TestParseArray(t *testing.T) {
+	elems, err := ParseArray([]byte(` [ 1, "a,]", {"k":[2]}, [] ] `))
+	if err != nil || len(elems) != 4 || string(elems[1]) != `"a,]"` || string(elems[2]) != `{"k":[2]}` {
+		t.Errorf("ParseArray = %q, %v", elems, err)
+	}
+	if elems, err := ParseArray([]byte(`[]`)); err != nil || len(elems) != 0 {
+		t.Errorf("empty array: %q, %v", elems, err)
+	}
+	for _, in := range []string{``, `{}`, `[1,]`, `[,1]`, `[1 2]`, `[1`, `[1]x`} {
+		if _, err := ParseArray([]byte(in)); err == nil {
+			t.Errorf("ParseArray(%q) accepted", in)
+		}
+	}
+}
+
+func TestFieldsCache(t *testing.T) {
+	var c FieldsCache
+	raw := []byte(`{"a":"x"}`)
+	f, err := c.Get(raw)
+	if err != nil || f.String("a") != "x" {
+		t.Fatalf("Get = %v, %v", f, err)
+	}
+	raw[6] = 'y' // the host's buffer is reused: the cached fields must not change
+	if f, _ := c.Get([]byte(`{"a":"x"}`)); f.String("a") != "x" {
+		t.Errorf("cached fields changed with the input buffer: %v", f)
+	}
+	if f, err := c.Get([]byte(`{"a":"z"}`)); err != nil || f.String("a") != "z" {
+		t.Errorf("changed config: %v, %v", f, err)
+	}
+	if _, err := c.Get([]byte(`[1]`)); err == nil {
+		t.Error("non-object accepted")
+	}
+}
+
+func TestEncodeInfoInvalidSchema(t *testing.T) {
+	got := encodeInfo(Info{Name: "x", Kind: KindNotifier, Version: "1", ConfigSchema: []byte(`{"type":`)})
+	var info struct{ ConfigSchema string }
+	if err := json.Unmarshal(got, &info); err != nil || !strings.HasPrefix(info.ConfigSchema, "invalid configSchema: invalid JSON") {
+		t.Errorf("encodeInfo = %s (%v)", got, err)
 	}
 }

@@ -8,7 +8,6 @@
 package main
 
 import (
-	"encoding/json"
 	"strconv"
 	"strings"
 	"time"
@@ -31,19 +30,16 @@ const configSchema = `{
 }`
 
 type config struct {
-	WebhookURLSecret string `json:"webhook_url_secret"`
-	Channel          string `json:"channel"`
-	Username         string `json:"username"`
-	IconEmoji        string `json:"icon_emoji"`
+	WebhookURLSecret, Channel, Username, IconEmoji string
 }
 
-var cfg sdk.ConfigCache[config]
+var cfg sdk.FieldsCache
 
 func init() {
 	sdk.Register(sdk.Plugin{
 		Info: sdk.Info{
 			Name: "slack", Kind: sdk.KindNotifier, Version: version,
-			ConfigSchema: json.RawMessage(configSchema),
+			ConfigSchema: []byte(configSchema),
 		},
 		Handle: handle,
 	})
@@ -52,10 +48,11 @@ func init() {
 func main() {}
 
 func handle(req *sdk.Request) sdk.Result {
-	c, err := cfg.Get(req.Config)
+	cf, err := cfg.Get(req.Config)
 	if err != nil {
 		return sdk.Fail("slack: config: " + err.Error())
 	}
+	c := config{cf.String("webhook_url_secret"), cf.String("channel"), cf.String("username"), cf.String("icon_emoji")}
 	url, ok := sdk.Secret(c.WebhookURLSecret)
 	if !ok {
 		return sdk.Fail("slack: secret " + c.WebhookURLSecret + " is not granted to this plugin")
@@ -64,41 +61,88 @@ func handle(req *sdk.Request) sdk.Result {
 	if err != nil {
 		return sdk.Fail("slack: action: " + err.Error())
 	}
-	body, err := json.Marshal(buildMessage(c, req, f))
-	if err != nil {
-		return sdk.Fail("slack: encode message: " + err.Error())
-	}
 	resp, err := sdk.HTTP(sdk.HTTPRequest{
 		Method:  "POST",
 		URL:     url,
 		Headers: map[string]string{"Content-Type": "application/json"},
-		Body:    body,
+		Body:    buildMessage(c, req, f).JSON(),
 	})
 	return sdk.HTTPResult("slack", resp, err)
 }
 
 // Message is a Slack incoming-webhook payload.
 type Message struct {
-	Channel   string  `json:"channel,omitempty"`
-	Username  string  `json:"username,omitempty"`
-	IconEmoji string  `json:"icon_emoji,omitempty"`
-	Text      string  `json:"text"`
-	Blocks    []Block `json:"blocks"`
+	Channel   string // optional
+	Username  string // optional
+	IconEmoji string // optional
+	Text      string
+	Blocks    []Block
 }
 
 // Block is one Block Kit layout block.
 type Block struct {
-	Type     string `json:"type"`
-	Text     *Text  `json:"text,omitempty"`
-	Fields   []Text `json:"fields,omitempty"`
-	Elements []Text `json:"elements,omitempty"`
+	Type     string
+	Text     *Text  // optional
+	Fields   []Text // optional
+	Elements []Text // optional
 }
 
 // Text is a Block Kit text object.
 type Text struct {
-	Type  string `json:"type"`
-	Text  string `json:"text"`
-	Emoji bool   `json:"emoji,omitempty"`
+	Type  string
+	Text  string
+	Emoji bool // optional
+}
+
+// JSON encodes the message as Slack expects it, empty optional members
+// left out.
+func (m Message) JSON() []byte {
+	var j sdk.JSON
+	j.Object()
+	optional(&j, "channel", m.Channel)
+	optional(&j, "username", m.Username)
+	optional(&j, "icon_emoji", m.IconEmoji)
+	j.Key("text").String(m.Text)
+	j.Key("blocks").Array()
+	for _, b := range m.Blocks {
+		j.Object()
+		j.Key("type").String(b.Type)
+		if b.Text != nil {
+			j.Key("text")
+			b.Text.encode(&j)
+		}
+		texts(&j, "fields", b.Fields)
+		texts(&j, "elements", b.Elements)
+		j.End()
+	}
+	return j.End().End().Bytes()
+}
+
+func (t Text) encode(j *sdk.JSON) {
+	j.Object()
+	j.Key("type").String(t.Type)
+	j.Key("text").String(t.Text)
+	if t.Emoji {
+		j.Key("emoji").Bool(true)
+	}
+	j.End()
+}
+
+func optional(j *sdk.JSON, key, value string) {
+	if value != "" {
+		j.Key(key).String(value)
+	}
+}
+
+func texts(j *sdk.JSON, key string, ts []Text) {
+	if len(ts) == 0 {
+		return
+	}
+	j.Key(key).Array()
+	for _, t := range ts {
+		t.encode(j)
+	}
+	j.End()
 }
 
 func mrkdwn(s string) Text { return Text{Type: "mrkdwn", Text: s} }
@@ -221,8 +265,7 @@ func keyFigures(f sdk.Fields) []Text {
 		}
 		switch m.Value[0] {
 		case '[':
-			var items []json.RawMessage
-			if json.Unmarshal(m.Value, &items) == nil {
+			if items, err := sdk.ParseArray(m.Value); err == nil {
 				add(humanize(m.Key), itoa(len(items))+" item(s)")
 			}
 		case '{':

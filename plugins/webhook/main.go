@@ -13,7 +13,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"strconv"
 	"time"
 
@@ -33,19 +32,13 @@ const configSchema = `{
   "additionalProperties": false
 }`
 
-type config struct {
-	URL        string            `json:"url"`
-	SecretName string            `json:"secret_name"`
-	Headers    map[string]string `json:"headers"`
-}
-
-var cfg sdk.ConfigCache[config]
+var cfg sdk.FieldsCache
 
 func init() {
 	sdk.Register(sdk.Plugin{
 		Info: sdk.Info{
 			Name: "webhook", Kind: sdk.KindNotifier, Version: version,
-			ConfigSchema: json.RawMessage(configSchema),
+			ConfigSchema: []byte(configSchema),
 		},
 		Handle: handle,
 	})
@@ -53,22 +46,31 @@ func init() {
 
 func main() {}
 
-// Body is what the receiver gets.
-type Body struct {
-	Action         json.RawMessage `json:"action"`
-	Event          Event           `json:"event"`
-	DeliveryID     string          `json:"deliveryId"`
-	IdempotencyKey string          `json:"idempotencyKey"`
-	Attempt        int             `json:"attempt"`
-}
-
-// Event summarises the event the action is about.
-type Event struct {
-	ID         string `json:"id"`
-	Type       string `json:"type"`
-	Endpoint   string `json:"endpoint"`
-	CustomerID string `json:"customerId,omitempty"`
-	ReceivedAt string `json:"receivedAt,omitempty"`
+// encodeBody returns what the receiver gets:
+//
+//	{"action": {...}, "event": {"id", "type", "endpoint", "customerId", "receivedAt"},
+//	 "deliveryId", "idempotencyKey", "attempt"}
+//
+// customerId and receivedAt are left out when empty.
+func encodeBody(req *sdk.Request) []byte {
+	var j sdk.JSON
+	j.Object()
+	j.Key("action").Raw([]byte(sdk.Text(req.Action))) // compact
+	j.Key("event").Object()
+	j.Key("id").String(req.Event.ID)
+	j.Key("type").String(req.Event.Type)
+	j.Key("endpoint").String(req.Event.Endpoint)
+	if req.Event.CustomerID != "" {
+		j.Key("customerId").String(req.Event.CustomerID)
+	}
+	if !req.Event.ReceivedAt.IsZero() {
+		j.Key("receivedAt").String(req.Event.ReceivedAt.UTC().Format(time.RFC3339Nano))
+	}
+	j.End()
+	j.Key("deliveryId").String(req.DeliveryID)
+	j.Key("idempotencyKey").String(req.IdempotencyKey)
+	j.Key("attempt").Int(int64(req.Attempt))
+	return j.End().Bytes()
 }
 
 func handle(req *sdk.Request) sdk.Result {
@@ -76,26 +78,23 @@ func handle(req *sdk.Request) sdk.Result {
 	if err != nil {
 		return sdk.Fail("webhook: config: " + err.Error())
 	}
-	secret, ok := sdk.Secret(c.SecretName)
+	secretName := c.String("secret_name")
+	secret, ok := sdk.Secret(secretName)
 	if !ok {
-		return sdk.Fail("webhook: secret " + c.SecretName + " is not granted to this plugin")
+		return sdk.Fail("webhook: secret " + secretName + " is not granted to this plugin")
 	}
-	ev := Event{ID: req.Event.ID, Type: req.Event.Type, Endpoint: req.Event.Endpoint, CustomerID: req.Event.CustomerID}
-	if !req.Event.ReceivedAt.IsZero() {
-		ev.ReceivedAt = req.Event.ReceivedAt.UTC().Format(time.RFC3339Nano)
-	}
-	body, err := json.Marshal(Body{
-		Action: req.Action, Event: ev, DeliveryID: req.DeliveryID,
-		IdempotencyKey: req.IdempotencyKey, Attempt: req.Attempt,
-	})
-	if err != nil {
-		return sdk.Fail("webhook: encode body: " + err.Error())
-	}
+	body := encodeBody(req)
 	ts := strconv.FormatInt(sdk.Now().Unix(), 10)
 
-	headers := make(map[string]string, len(c.Headers)+6)
-	for k, v := range c.Headers {
-		headers[k] = v
+	headers := make(map[string]string, 8)
+	if raw, ok := c.Raw("headers"); ok && string(raw) != "null" {
+		extra, err := sdk.ParseFields(raw)
+		if err != nil {
+			return sdk.Fail("webhook: config: headers: " + err.Error())
+		}
+		for _, h := range extra {
+			headers[h.Key] = sdk.Text(h.Value)
+		}
 	}
 	headers["Content-Type"] = "application/json"
 	headers["X-Arbiter-Timestamp"] = ts
@@ -104,7 +103,7 @@ func handle(req *sdk.Request) sdk.Result {
 	headers["X-Arbiter-Event"] = req.Event.ID
 	headers["Idempotency-Key"] = req.IdempotencyKey
 
-	resp, err := sdk.HTTP(sdk.HTTPRequest{Method: "POST", URL: c.URL, Headers: headers, Body: body})
+	resp, err := sdk.HTTP(sdk.HTTPRequest{Method: "POST", URL: c.String("url"), Headers: headers, Body: body})
 	return sdk.HTTPResult("webhook", resp, err)
 }
 
