@@ -64,6 +64,25 @@ type PluginConfig struct {
 	MaxOutputBytes      int           `koanf:"max_output_bytes"`       // handle output JSON
 }
 
+// Validate checks cfg as New does before it loads anything: plugin names
+// are unique and each plugin's settings are well-formed. It reads no files,
+// so it is cheap enough to run before a slow load.
+func (c Config) Validate() error {
+	var errs []error
+	seen := make(map[string]bool, len(c.Plugins))
+	for _, pc := range c.Plugins {
+		if seen[pc.Name] {
+			errs = append(errs, fmt.Errorf("load plugin %q: duplicate name", pc.Name))
+			continue
+		}
+		seen[pc.Name] = true
+		if err := pc.withDefaults().validate(); err != nil {
+			errs = append(errs, fmt.Errorf("load plugin %q: %w", pc.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Secrets maps a secret's name, as the plugin asks for it, to its value. Its
 // String and GoString show names only, so printing a config leaks nothing.
 type Secrets map[string]string

@@ -115,17 +115,14 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := cfg.Validate(); err != nil {
+		_ = cache.Close(ctx)
+		return nil, err
+	}
 	h := &Host{
 		cache:     cache,
 		transport: newTransport(),
 		plugins:   make(map[string]*plugin, len(cfg.Plugins)),
-	}
-	for _, pc := range cfg.Plugins {
-		if _, dup := h.plugins[pc.Name]; dup {
-			_ = h.Close(ctx)
-			return nil, fmt.Errorf("load plugin %q: duplicate name", pc.Name)
-		}
-		h.plugins[pc.Name] = nil
 	}
 	// Plugins load in parallel: startup is bounded by the slowest, not the sum.
 	loaded := make([]*plugin, len(cfg.Plugins))
@@ -143,8 +140,6 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Host, error) {
 		if loaded[i] != nil {
 			h.plugins[pc.Name] = loaded[i]
 			h.names = append(h.names, pc.Name)
-		} else {
-			delete(h.plugins, pc.Name)
 		}
 	}
 	for i, pc := range cfg.Plugins {
@@ -156,11 +151,16 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Host, error) {
 	for i := range cfg.Plugins {
 		p := loaded[i]
 		p.log.Info("plugin loaded", "path", p.cfg.Path, "kind", p.info.Kind,
-			"version", p.info.Version, "pool_size", cap(p.pool.slots))
+			"version", p.info.Version, "pool_size", cap(p.pool.slots),
+			"compile", ms(p.loadTimes.compile), "instantiate", ms(p.loadTimes.instantiate),
+			"describe", ms(p.loadTimes.describe))
 	}
 	slices.Sort(h.names)
 	return h, nil
 }
+
+// ms rounds d for a log line.
+func ms(d time.Duration) string { return d.Round(time.Millisecond).String() }
 
 func newCache(dir string) (wazero.CompilationCache, error) {
 	if dir == "" {

@@ -88,6 +88,26 @@ func TestConfigValidatedAgainstSchema(t *testing.T) {
 	requireContains(t, err.Error(), "duplicate name")
 }
 
+// TestValidate: Validate finds every configuration mistake New would, all
+// at once, without reading a module (the paths here do not exist).
+func TestValidate(t *testing.T) {
+	err := Config{Plugins: []PluginConfig{
+		{Name: "ok", Path: "nope/ok.wasm"},
+		{Name: "ok", Path: "nope/ok.wasm"},
+		{Name: "Bad Name", Path: "nope/x.wasm"},
+		{Name: "hosts", Path: "nope/x.wasm", AllowHosts: []string{"https://x/y"}},
+	}}.Validate()
+	if err == nil {
+		t.Fatal("Validate accepted a bad config")
+	}
+	for _, want := range []string{`"ok": duplicate name`, `name "Bad Name"`, `"hosts": allow_hosts`} {
+		requireContains(t, err.Error(), want)
+	}
+	if err := (Config{Plugins: []PluginConfig{{Name: "ok", Path: "nope/ok.wasm"}}}).Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+}
+
 func TestDefaults(t *testing.T) {
 	c := PluginConfig{Name: "p", Path: "p.wasm"}.withDefaults()
 	want := PluginConfig{

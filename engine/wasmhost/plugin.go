@@ -51,6 +51,14 @@ type plugin struct {
 	recycleBytes uint64
 	limitBytes   uint64
 	stats        counters
+	loadTimes    loadTimes
+}
+
+// loadTimes are how long a plugin's load steps took, for the startup log.
+type loadTimes struct {
+	compile     time.Duration // read, decode, validate and compile (or load from the cache)
+	instantiate time.Duration // the first instance, _initialize included
+	describe    time.Duration // describe and config validation
 }
 
 // loadPlugin runs every load step; validateConfig false skips checking the
@@ -65,13 +73,16 @@ func loadPlugin(ctx context.Context, cfg PluginConfig, d deps, validateConfig bo
 			_ = p.rt.Close(context.WithoutCancel(ctx))
 		}
 	}()
+	start := time.Now()
 	if err := p.compile(ctx); err != nil {
 		return nil, err
 	}
+	compiled := time.Now()
 	first, err := p.newInstance(ctx)
 	if err != nil {
 		return nil, err
 	}
+	instantiated := time.Now()
 	if err := p.describe(ctx, first); err != nil {
 		return nil, err
 	}
@@ -80,6 +91,7 @@ func loadPlugin(ctx context.Context, cfg PluginConfig, d deps, validateConfig bo
 			return nil, err
 		}
 	}
+	p.loadTimes = loadTimes{compiled.Sub(start), instantiated.Sub(compiled), time.Since(instantiated)}
 	size := p.cfg.PoolSize
 	if m := p.info.MaxInstances; m > 0 && m < size {
 		size = m
