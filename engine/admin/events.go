@@ -69,6 +69,9 @@ func eventQuery(p *params) store.EventQuery {
 	q.From, q.To = p.dateRange()
 	since, _ := p.timestamp("since")
 	until, _ := p.timestamp("until")
+	if !since.IsZero() && !until.IsZero() && !since.Before(until) {
+		p.fail("until", "must be after since")
+	}
 	q.From, q.To = narrow(q.From, q.To, since, until)
 	return q
 }

@@ -283,6 +283,11 @@ func TestEventsAPI(t *testing.T) {
 		for _, f := range []string{"status", "hasActions", "sortOrder", "since", "startDate", "limit", "afterSeq"} {
 			require.True(t, r.Error.Fields[f] != "", "no error for", f, r.Error.Fields)
 		}
+		status, r = la.call(t, "GET", "/v1/events?since=2026-04-10&until=2026-04-09&startDate=2026-04-10&endDate=2026-04-09", nil)
+		require.Equal(t, 400, status)
+		for _, f := range []string{"until", "endDate"} {
+			require.True(t, r.Error.Fields[f] != "", "no error for", f, r.Error.Fields)
+		}
 	})
 
 	t.Run("one endpoint", func(t *testing.T) {
