@@ -32,7 +32,6 @@ import (
 	"github.com/arbiter-dev/arbiter/engine/policy"
 	"github.com/arbiter-dev/arbiter/engine/receiver"
 	"github.com/arbiter-dev/arbiter/engine/store"
-	"github.com/arbiter-dev/arbiter/engine/wasmhost"
 	"github.com/arbiter-dev/arbiter/engine/worker"
 	"github.com/arbiter-dev/arbiter/policies"
 )
@@ -46,11 +45,12 @@ type Agent struct {
 	counters  *store.EndpointCounters
 	policies  *policy.Engine
 	worker    *worker.Worker
-	host      *wasmhost.Host
+	plugins   *pluginLanes
 	dispatch  *dispatch.Dispatcher
 	registry  *prometheus.Registry
 	servers   []*http.Server
 	listeners []net.Listener
+	began     time.Time // when New was called, for the startup log
 }
 
 // Options are the parts of an agent that are not configuration.
@@ -64,9 +64,11 @@ type Options struct {
 // settingAdminToken keeps the admin token generated on first run.
 const settingAdminToken = "admin.generated_token"
 
-// New opens the store, provisions endpoints, loads the policies and binds
-// the listeners. Serving starts with Run.
+// New opens the store, provisions endpoints, checks the plugin
+// configuration, loads the policies and binds the listeners. Serving starts
+// with Run, which loads the plugins.
 func New(ctx context.Context, cfg config.Config, opts Options) (a *Agent, err error) {
+	began := time.Now()
 	log := opts.Logger
 	if log == nil {
 		log = hclog.NewNullLogger()
@@ -85,46 +87,33 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *Agent, err er
 	if err != nil {
 		return nil, err
 	}
-	a = &Agent{cfg: cfg, log: log, store: st, registry: prometheus.NewRegistry()}
-	defer func() {
+	a = &Agent{cfg: cfg, log: log, store: st, registry: prometheus.NewRegistry(), began: began}
+	log.Debug("store open", "took", sinceMs(began))
+	defer func(a *Agent) { // a itself is nil by then: return nil, err
 		if err != nil {
 			a.close()
 		}
-	}()
+	}(a)
 	if err := a.provisionEndpoints(ctx, opts.Announce); err != nil {
 		return nil, err
 	}
 	if a.endpoints, err = receiver.NewEndpoints(ctx, st); err != nil {
 		return nil, err
 	}
-	// Plugins compile while the policies compile and run their tests.
-	type hostResult struct {
-		host *wasmhost.Host
-		err  error
+	// The plugins are only checked here; they load in the background once
+	// the agent serves (see pluginLanes).
+	if a.plugins, err = a.preparePlugins(); err != nil {
+		return nil, err
 	}
-	hostc := make(chan hostResult, 1)
-	go func() {
-		h, err := a.loadPlugins(ctx)
-		hostc <- hostResult{h, err}
-	}()
-	defer func() {
-		if hr, ok := <-hostc; ok && err != nil && hr.host != nil {
-			hr.host.Close(context.Background()) // New failed before taking it
-		}
-	}()
 	src := policy.Source{FS: policies.FS, DataOverrides: cfg.Policy.Data}
 	if cfg.Policy.Dir != "" {
 		src = policy.Source{Dir: cfg.Policy.Dir, DataOverrides: cfg.Policy.Data}
 	}
+	gate := time.Now()
 	if a.policies, err = policy.New(ctx, policy.Config{Source: src, Logger: log, Registerer: a.registry}); err != nil {
 		return nil, err
 	}
-	hr := <-hostc
-	close(hostc)
-	if hr.err != nil {
-		return nil, hr.err
-	}
-	a.host = hr.host
+	log.Debug("policy gate passed", "took", sinceMs(gate))
 	a.dispatch = dispatch.New(dispatch.Config{
 		MaxAttempts: cfg.Dispatch.MaxAttempts,
 		BaseDelay:   cfg.Dispatch.BaseDelay,
@@ -133,7 +122,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *Agent, err er
 		Plugins:     pluginNames(cfg.Plugins),
 		Logger:      log.Named("dispatch"),
 		Registerer:  a.registry,
-	}, st, a.host)
+	}, st, a.plugins)
 	a.worker, err = worker.New(ctx, worker.Config{
 		Partitions: cfg.Worker.Partitions,
 		BatchSize:  cfg.Worker.BatchSize,
@@ -223,14 +212,16 @@ func (a *Agent) Addr() net.Addr { return a.listeners[0].Addr() }
 
 // Run serves until ctx is cancelled, then stops accepting, lets in-flight
 // requests finish their commits, stops the worker at a batch boundary, and
-// closes the store. SIGHUP reloads the policies.
+// closes the store. SIGHUP reloads the policies. The plugins load while it
+// serves; delivery starts when they are up, and a plugin that fails to load
+// stops the agent with the error.
 func (a *Agent) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, len(a.servers)+2)
 	for i, srv := range a.servers {
 		a.log.Info("listening", "addr", a.listeners[i].Addr().String(), "data_dir", a.cfg.DataDir,
-			"policy_revision", policy.ShortRevision(a.policies.Set().Revision()))
+			"policy_revision", policy.ShortRevision(a.policies.Set().Revision()), "startup", sinceMs(a.began))
 		go func(srv *http.Server, l net.Listener) { errc <- srv.Serve(l) }(srv, a.listeners[i])
 	}
 	workerCtx, stopWorker := context.WithCancel(context.Background())
@@ -239,9 +230,23 @@ func (a *Agent) Run(ctx context.Context) error {
 	countersCtx, stopCounters := context.WithCancel(context.Background())
 	countersDone := make(chan error, 1)
 	go func() { countersDone <- a.counters.Run(countersCtx) }()
+	// Deliveries wait in the outbox until the plugins have loaded.
+	a.plugins.start(a.began)
+	pluginsLoaded := a.plugins.done
 	dispatchCtx, stopDispatch := context.WithCancel(context.Background())
 	dispatchDone := make(chan error, 1)
-	go func() { dispatchDone <- a.dispatch.Run(dispatchCtx) }()
+	go func() {
+		select {
+		case <-dispatchCtx.Done():
+			dispatchDone <- nil
+		case <-a.plugins.done:
+			if a.plugins.err != nil {
+				dispatchDone <- nil // Run stops the agent
+				return
+			}
+			dispatchDone <- a.dispatch.Run(dispatchCtx)
+		}
+	}()
 	if a.cfg.Policy.Dir != "" {
 		go func() {
 			if err := a.policies.Watch(ctx); err != nil && ctx.Err() == nil {
@@ -271,6 +276,12 @@ loop:
 			runErr = fmt.Errorf("worker stopped: %w", err)
 			workerDone <- nil
 			break loop
+		case <-pluginsLoaded:
+			if a.plugins.err != nil {
+				runErr = a.plugins.err
+				break loop
+			}
+			pluginsLoaded = nil
 		}
 	}
 	a.log.Info("shutting down")
@@ -287,7 +298,7 @@ loop:
 		errs = append(errs, err)
 	}
 	stopDispatch() // deliveries in flight finish and are recorded
-	errs = append(errs, <-dispatchDone, a.host.Close(sctx))
+	errs = append(errs, <-dispatchDone, a.plugins.close(sctx))
 	errs = append(errs, runErr, a.store.Close())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("run: %w", err)
@@ -300,10 +311,7 @@ func (a *Agent) close() {
 	for _, l := range a.listeners {
 		l.Close()
 	}
-	if a.host != nil {
-		a.host.Close(context.Background())
-	}
-	a.store.Close()
+	a.store.Close() // the plugins never started loading: Run starts them
 }
 
 // provisionEndpoints writes the configured endpoints to the store. An
@@ -376,3 +384,6 @@ func newToken(prefix string) (string, error) {
 	}
 	return prefix + hex.EncodeToString(b), nil
 }
+
+// sinceMs is the time since t, rounded for a log line.
+func sinceMs(t time.Time) string { return time.Since(t).Round(time.Millisecond).String() }

@@ -11,15 +11,25 @@ func (a *Agent) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// readyz answers 200 when the agent can accept, durably queue and decide
+// webhooks: the store answers (the policy set was loaded before serving).
+// Plugins are reported, not waited for: while they load ("loading"),
+// deliveries wait in the outbox. Plugins that failed to load ("failed")
+// stop the agent, which is not ready meanwhile.
 func (a *Agent) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
+	plugins := a.plugins.Status()
 	if err := a.store.Ping(ctx); err != nil {
 		a.log.Warn("not ready", "error", err)
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "store unreachable"})
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "store unreachable", "plugins": plugins})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	if plugins == "failed" {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "plugins failed to load", "plugins": plugins})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "plugins": plugins})
 }
 
 // seedHealth is the seed agent's /health shape, kept so existing monitors

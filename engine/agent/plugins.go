@@ -9,6 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/arbiter-dev/arbiter/engine/config"
 	"github.com/arbiter-dev/arbiter/engine/store"
@@ -20,8 +23,27 @@ import (
 // binary rather than a file.
 const bundledPrefix = "bundled:"
 
-// loadPlugins starts the wasm host with the configured plugin instances.
-func (a *Agent) loadPlugins(ctx context.Context) (*wasmhost.Host, error) {
+// pluginLanes is the plugin host, loaded in the background. Loading takes
+// seconds when the compilation cache is empty (each Go plugin compiles for
+// about a second of CPU), and nothing but delivery needs the plugins, so
+// the agent serves before they are up: it accepts, queues and decides, and
+// deliveries wait in the outbox. The dispatcher starts once every plugin
+// has loaded. A plugin that fails to load stops the agent, as a bad
+// configuration does.
+type pluginLanes struct {
+	cfg  wasmhost.Config
+	opts []wasmhost.Option
+	log  hclog.Logger
+
+	cancel context.CancelFunc
+	done   chan struct{}  // closed when loading has ended
+	host   *wasmhost.Host // set before done is closed; nil if loading failed
+	err    error          // why loading failed
+}
+
+// preparePlugins resolves and checks the plugin configuration, so that a
+// mistake in it still fails New at once; loading starts with start.
+func (a *Agent) preparePlugins() (*pluginLanes, error) {
 	hc := wasmhost.Config{CacheDir: filepath.Join(a.cfg.DataDir, "wasm-cache")}
 	for _, p := range a.cfg.Plugins {
 		path, err := a.pluginPath(p.Path)
@@ -41,7 +63,66 @@ func (a *Agent) loadPlugins(ctx context.Context) (*wasmhost.Host, error) {
 			MaxResponseBytes: p.MaxResponseBytes, MaxOutputBytes: p.MaxOutputBytes,
 		})
 	}
-	return wasmhost.New(ctx, hc, wasmhost.WithLogger(a.log.Named("plugin")), wasmhost.WithKV(a.store.PluginKV()))
+	if err := hc.Validate(); err != nil {
+		return nil, err
+	}
+	return &pluginLanes{
+		cfg:  hc,
+		opts: []wasmhost.Option{wasmhost.WithLogger(a.log.Named("plugin")), wasmhost.WithKV(a.store.PluginKV())},
+		log:  a.log,
+		done: make(chan struct{}),
+	}, nil
+}
+
+// start loads the plugins in the background; done is closed when that
+// ends. began is when the agent started, for the log.
+func (l *pluginLanes) start(began time.Time) {
+	ctx, cancel := context.WithCancel(context.Background())
+	l.cancel = cancel
+	go func() {
+		defer close(l.done)
+		start := time.Now()
+		l.host, l.err = wasmhost.New(ctx, l.cfg, l.opts...)
+		if l.err == nil {
+			l.log.Info("plugins ready", "plugins", len(l.cfg.Plugins), "took", sinceMs(start), "startup", sinceMs(began))
+		}
+	}()
+}
+
+// Status is "loading", "ready" or "failed".
+func (l *pluginLanes) Status() string {
+	select {
+	case <-l.done:
+		if l.err != nil {
+			return "failed"
+		}
+		return "ready"
+	default:
+		return "loading"
+	}
+}
+
+// Invoke is the host's. The dispatcher runs only after loading succeeded.
+func (l *pluginLanes) Invoke(ctx context.Context, plugin string, req wasmhost.Request) (wasmhost.Result, error) {
+	return l.host.Invoke(ctx, plugin, req)
+}
+
+// close stops a load in progress at its next step and closes the host. It
+// waits for the load to end until ctx is done.
+func (l *pluginLanes) close(ctx context.Context) error {
+	if l.cancel == nil {
+		return nil // never started
+	}
+	l.cancel()
+	select {
+	case <-l.done:
+	case <-ctx.Done():
+		return fmt.Errorf("plugins still loading: %w", ctx.Err())
+	}
+	if l.host == nil {
+		return nil
+	}
+	return l.host.Close(ctx)
 }
 
 // pluginPath resolves "bundled:<name>" to a file in the data directory,
@@ -50,7 +131,8 @@ func (a *Agent) loadPlugins(ctx context.Context) (*wasmhost.Host, error) {
 func (a *Agent) pluginPath(path string) (string, error) {
 	name, ok := strings.CutPrefix(path, bundledPrefix)
 	if !ok {
-		return path, nil
+		_, err := os.Stat(path) // fail now, not when loading in the background
+		return path, err
 	}
 	wasm, err := fs.ReadFile(plugins.Bundled, "bundled/"+name+".wasm")
 	if err != nil {
