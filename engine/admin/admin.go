@@ -6,7 +6,6 @@ package admin
 import (
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/json"
 	"net/http"
 	"net/http/pprof"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/arbiter-dev/arbiter/engine/config"
+	"github.com/arbiter-dev/arbiter/engine/httpapi"
 	"github.com/arbiter-dev/arbiter/engine/policy"
 	"github.com/arbiter-dev/arbiter/engine/receiver"
 	"github.com/arbiter-dev/arbiter/engine/store"
@@ -92,7 +92,7 @@ func New(cfg Config) *API {
 	a.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	a.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	a.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such route: "+r.Method+" "+r.URL.Path, nil)
+		httpapi.WriteError(w, http.StatusNotFound, "no such route: "+r.Method+" "+r.URL.Path, nil)
 	})
 	return a
 }
@@ -113,7 +113,7 @@ func Routes() []string { return []string{"/v1/", policy.ReloadPath, "/debug/ppro
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !a.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="arbiter"`)
-		writeError(w, http.StatusUnauthorized, "missing or invalid bearer token", nil)
+		httpapi.WriteError(w, http.StatusUnauthorized, "missing or invalid bearer token", nil)
 		return
 	}
 	a.mux.ServeHTTP(w, r)
@@ -134,7 +134,7 @@ func (a *API) authorized(r *http.Request) bool {
 }
 
 func (a *API) policies(w http.ResponseWriter, _ *http.Request) {
-	writeData(w, http.StatusOK, a.cfg.Policies.Status())
+	httpapi.WriteData(w, http.StatusOK, a.cfg.Policies.Status())
 }
 
 type throttleView struct {
@@ -159,31 +159,9 @@ func (a *API) throttle(w http.ResponseWriter, _ *http.Request) {
 		}
 		out.Scopes = append(out.Scopes, v)
 	}
-	writeData(w, http.StatusOK, out)
+	httpapi.WriteData(w, http.StatusOK, out)
 }
 
-type envelope struct {
-	Success bool       `json:"success"`
-	Data    any        `json:"data,omitempty"`
-	Error   *errorBody `json:"error,omitempty"`
-}
-
-type errorBody struct {
-	Message string            `json:"message"`
-	Fields  map[string]string `json:"fields,omitempty"`
-}
-
-func writeData(w http.ResponseWriter, status int, data any) {
-	writeEnvelope(w, status, envelope{Success: true, Data: data})
-}
-
-func writeError(w http.ResponseWriter, status int, msg string, fields map[string]string) {
-	writeEnvelope(w, status, envelope{Error: &errorBody{Message: msg, Fields: fields}})
-}
-
-func writeEnvelope(w http.ResponseWriter, status int, e envelope) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(e)
-}
+// maxRequestBody bounds admin request bodies; bulk imports come in pages
+// of at most this size.
+const maxRequestBody = 8 << 20

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/arbiter-dev/arbiter/engine"
+	"github.com/arbiter-dev/arbiter/engine/httpapi"
 	"github.com/arbiter-dev/arbiter/engine/store"
 	"github.com/arbiter-dev/arbiter/engine/worker"
 )
@@ -63,9 +64,9 @@ type breakView struct {
 // listChains lists the customers whose first proof is still held (they
 // have no chain yet) first, then every chain by customer id.
 func (a *API) listChains(w http.ResponseWriter, r *http.Request) {
-	p := newParams(r)
-	page := p.page()
-	if !p.ok(w) {
+	p := httpapi.NewParams(r)
+	page := p.Page(httpapi.DefaultLimit)
+	if !p.OK(w) {
 		return
 	}
 	held := map[string]int{}
@@ -94,7 +95,7 @@ func (a *API) listChains(w http.ResponseWriter, r *http.Request) {
 	for _, c := range sums {
 		out = append(out, newChainView(c, held[c.Customer]))
 	}
-	writeList(w, "chains", out, page, total+len(waiting))
+	httpapi.WriteList(w, "chains", out, page, total+len(waiting))
 }
 
 func (a *API) getChain(w http.ResponseWriter, r *http.Request) {
@@ -111,7 +112,7 @@ func (a *API) getChain(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !ok && len(holds) == 0 {
-		writeError(w, http.StatusNotFound, "no proof chain for customer "+strconv.Quote(customer), nil)
+		httpapi.WriteError(w, http.StatusNotFound, "no proof chain for customer "+strconv.Quote(customer), nil)
 		return
 	}
 	sum.Customer = customer
@@ -133,5 +134,5 @@ func (a *API) getChain(w http.ResponseWriter, r *http.Request) {
 			out.Forks = append(out.Forks, v)
 		}
 	}
-	writeData(w, http.StatusOK, out)
+	httpapi.WriteData(w, http.StatusOK, out)
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/arbiter-dev/arbiter/engine"
+	"github.com/arbiter-dev/arbiter/engine/httpapi"
 	"github.com/arbiter-dev/arbiter/engine/store"
 )
 
@@ -61,25 +62,25 @@ var deliverySorts = map[string]store.DeliverySort{
 
 // deliveryQuery reads the filters and order shared by the list and the
 // export.
-func deliveryQuery(p *params) store.DeliveryQuery {
+func deliveryQuery(p *httpapi.Params) store.DeliveryQuery {
 	q := store.DeliveryQuery{
-		Status: engine.DeliveryStatus(p.oneOf("status", "",
+		Status: engine.DeliveryStatus(p.OneOf("status", "",
 			string(engine.DeliveryPending), string(engine.DeliveryDelivered), string(engine.DeliveryFailed))),
-		Plugin:     p.str("plugin"),
-		EventID:    p.str("eventId"),
-		ActionType: p.str("actionType"),
-		SortBy:     deliverySorts[p.oneOf("sortBy", "createdAt", "createdAt", "deliveredAt", "attempts")],
-		Desc:       p.oneOf("sortOrder", "desc", "asc", "desc") == "desc",
+		Plugin:     p.Str("plugin"),
+		EventID:    p.Str("eventId"),
+		ActionType: p.Str("actionType"),
+		SortBy:     deliverySorts[p.OneOf("sortBy", "createdAt", "createdAt", "deliveredAt", "attempts")],
+		Desc:       p.OneOf("sortOrder", "desc", "asc", "desc") == "desc",
 	}
-	q.From, q.To = p.dateRange()
+	q.From, q.To = p.DateRange()
 	return q
 }
 
 func (a *API) listDeliveries(w http.ResponseWriter, r *http.Request) {
-	p := newParams(r)
+	p := httpapi.NewParams(r)
 	q := deliveryQuery(p)
-	page := p.page()
-	if !p.ok(w) {
+	page := p.Page(httpapi.DefaultLimit)
+	if !p.OK(w) {
 		return
 	}
 	q.Limit, q.Offset = page.Limit, page.Offset
@@ -92,7 +93,7 @@ func (a *API) listDeliveries(w http.ResponseWriter, r *http.Request) {
 	for i, d := range ds {
 		views[i] = newDeliveryView(d)
 	}
-	writeList(w, "deliveries", views, page, total)
+	httpapi.WriteList(w, "deliveries", views, page, total)
 }
 
 // deliveryDetail is one delivery with its action and every attempt.
@@ -118,7 +119,7 @@ func (a *API) getDelivery(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	d, attempts, err := a.cfg.Store.Delivery(r.Context(), id)
 	if errors.Is(err, engine.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "no delivery "+strconv.Quote(id), nil)
+		httpapi.WriteError(w, http.StatusNotFound, "no delivery "+strconv.Quote(id), nil)
 		return
 	}
 	if err != nil {
@@ -131,7 +132,7 @@ func (a *API) getDelivery(w http.ResponseWriter, r *http.Request) {
 		out.History = append(out.History, attemptView{Attempt: at.Attempt, StartedAt: at.StartedAt,
 			DurationMs: float64(at.Duration.Microseconds()) / 1000, Result: at.Result, Error: at.Error})
 	}
-	writeData(w, http.StatusOK, out)
+	httpapi.WriteData(w, http.StatusOK, out)
 }
 
 // deliveryCSVHeader names the export's columns, as the list names them.
@@ -150,11 +151,11 @@ const exportStall = time.Minute
 // cursor: it never holds more than a row, so an export of millions of rows
 // runs in constant memory.
 func (a *API) exportDeliveries(w http.ResponseWriter, r *http.Request) {
-	p := newParams(r)
+	p := httpapi.NewParams(r)
 	q := deliveryQuery(p)
-	q.Limit = p.int("limit", 0, 1, math.MaxInt32)
-	q.Offset = p.int("offset", 0, 0, math.MaxInt32)
-	if !p.ok(w) {
+	q.Limit = p.Int("limit", 0, 1, math.MaxInt32)
+	q.Offset = p.Int("offset", 0, 0, math.MaxInt32)
+	if !p.OK(w) {
 		return
 	}
 	h := w.Header()
@@ -231,13 +232,13 @@ func (a *API) retryDelivery(w http.ResponseWriter, r *http.Request) {
 	was, err := a.cfg.Store.RetryDelivery(r.Context(), id, time.Now())
 	switch {
 	case errors.Is(err, engine.ErrNotFound):
-		writeError(w, http.StatusNotFound, "no delivery "+strconv.Quote(id), nil)
+		httpapi.WriteError(w, http.StatusNotFound, "no delivery "+strconv.Quote(id), nil)
 		return
 	case err != nil:
 		a.storeFailed(w, "retrying a delivery", err)
 		return
 	case was != engine.DeliveryFailed:
-		writeError(w, http.StatusConflict,
+		httpapi.WriteError(w, http.StatusConflict,
 			fmt.Sprintf("delivery %q is %s; only failed deliveries can be retried", id, was), nil)
 		return
 	}
@@ -250,11 +251,11 @@ func (a *API) retryDelivery(w http.ResponseWriter, r *http.Request) {
 		a.storeFailed(w, "reading a delivery", err)
 		return
 	}
-	writeData(w, http.StatusOK, newDeliveryView(d))
+	httpapi.WriteData(w, http.StatusOK, newDeliveryView(d))
 }
 
 // storeFailed answers 500 for a store error, which is logged, not shown.
 func (a *API) storeFailed(w http.ResponseWriter, doing string, err error) {
 	a.log.Error(doing+" failed", "error", err)
-	writeError(w, http.StatusInternalServerError, doing+" failed; see the agent's log", nil)
+	httpapi.WriteError(w, http.StatusInternalServerError, doing+" failed; see the agent's log", nil)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/arbiter-dev/arbiter/engine"
+	"github.com/arbiter-dev/arbiter/engine/httpapi"
 	"github.com/arbiter-dev/arbiter/engine/pacspace"
 	"github.com/arbiter-dev/arbiter/engine/store"
 )
@@ -50,27 +51,27 @@ func newEventView(ev store.EventSummary) eventView {
 
 // eventQuery reads the list filters. The received-at bounds of
 // startDate/endDate and since/until combine: both must hold.
-func eventQuery(p *params) store.EventQuery {
+func eventQuery(p *httpapi.Params) store.EventQuery {
 	q := store.EventQuery{
-		Endpoint: p.str("endpoint"),
-		Type:     p.str("type"),
-		Status: engine.EventStatus(p.oneOf("status", "", string(engine.StatusReceived), string(engine.StatusHeld),
+		Endpoint: p.Str("endpoint"),
+		Type:     p.Str("type"),
+		Status: engine.EventStatus(p.OneOf("status", "", string(engine.StatusReceived), string(engine.StatusHeld),
 			string(engine.StatusProcessed), string(engine.StatusFailed))),
-		Reason:   p.str("reason"),
-		AfterSeq: int64(p.int("afterSeq", 0, 0, 1<<53)),
-		Desc:     p.oneOf("sortOrder", "desc", "asc", "desc") == "desc",
+		Reason:   p.Str("reason"),
+		AfterSeq: int64(p.Int("afterSeq", 0, 0, 1<<53)),
+		Desc:     p.OneOf("sortOrder", "desc", "asc", "desc") == "desc",
 	}
-	switch p.oneOf("hasActions", "", "true", "false") {
+	switch p.OneOf("hasActions", "", "true", "false") {
 	case "true":
 		q.HasActions = new(true)
 	case "false":
 		q.HasActions = new(false)
 	}
-	q.From, q.To = p.dateRange()
-	since, _ := p.timestamp("since")
-	until, _ := p.timestamp("until")
+	q.From, q.To = p.DateRange()
+	since, _ := p.Timestamp("since")
+	until, _ := p.Timestamp("until")
 	if !since.IsZero() && !until.IsZero() && !since.Before(until) {
-		p.fail("until", "must be after since")
+		p.Fail("until", "must be after since")
 	}
 	q.From, q.To = narrow(q.From, q.To, since, until)
 	return q
@@ -91,14 +92,14 @@ func narrow(from, to, since, until time.Time) (time.Time, time.Time) {
 // listEvents serves GET /v1/events and, with the endpoint fixed by the
 // path, GET /v1/webhooks/{id}/events.
 func (a *API) listEvents(w http.ResponseWriter, r *http.Request) {
-	p := newParams(r)
+	p := httpapi.NewParams(r)
 	q := eventQuery(p)
 	endpoint := r.PathValue("id")
 	if endpoint != "" && q.Endpoint != "" {
-		p.fail("endpoint", "the path names the endpoint already")
+		p.Fail("endpoint", "the path names the endpoint already")
 	}
-	page := p.page()
-	if !p.ok(w) {
+	page := p.Page(httpapi.DefaultLimit)
+	if !p.OK(w) {
 		return
 	}
 	if endpoint != "" {
@@ -117,7 +118,7 @@ func (a *API) listEvents(w http.ResponseWriter, r *http.Request) {
 	for i, ev := range evs {
 		views[i] = newEventView(ev)
 	}
-	writeList(w, "events", views, page, total)
+	httpapi.WriteList(w, "events", views, page, total)
 }
 
 // eventDetail is one event with its body, its decision and its deliveries.
@@ -147,12 +148,12 @@ const redacted = "[redacted]"
 
 func (a *API) getEvent(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	p := newParams(r)
-	q := store.EventQuery{Endpoint: p.str("endpoint"), Limit: 2}
+	p := httpapi.NewParams(r)
+	q := store.EventQuery{Endpoint: p.Str("endpoint"), Limit: 2}
 	if s, ok := strings.CutPrefix(id, "seq:"); ok {
 		seq, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || seq < 1 {
-			writeError(w, http.StatusBadRequest, "invalid event id", map[string]string{"id": "seq: must be followed by a positive integer"})
+			httpapi.WriteError(w, http.StatusBadRequest, "invalid event id", map[string]string{"id": "seq: must be followed by a positive integer"})
 			return
 		}
 		q.Seq = seq
@@ -166,10 +167,10 @@ func (a *API) getEvent(w http.ResponseWriter, r *http.Request) {
 		a.storeFailed(w, "reading an event", err)
 		return
 	case len(evs) == 0:
-		writeError(w, http.StatusNotFound, "no event "+strconv.Quote(id), nil)
+		httpapi.WriteError(w, http.StatusNotFound, "no event "+strconv.Quote(id), nil)
 		return
 	case len(evs) > 1:
-		writeError(w, http.StatusBadRequest, "event id "+strconv.Quote(id)+" is on more than one endpoint",
+		httpapi.WriteError(w, http.StatusBadRequest, "event id "+strconv.Quote(id)+" is on more than one endpoint",
 			map[string]string{"endpoint": "required to tell them apart: " + evs[0].Endpoint + ", " + evs[1].Endpoint})
 		return
 	}
@@ -210,5 +211,5 @@ func (a *API) getEvent(w http.ResponseWriter, r *http.Request) {
 			out.Deliveries = append(out.Deliveries, newDeliveryView(d))
 		}
 	}
-	writeData(w, http.StatusOK, out)
+	httpapi.WriteData(w, http.StatusOK, out)
 }

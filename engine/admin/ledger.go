@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/arbiter-dev/arbiter/engine"
+	"github.com/arbiter-dev/arbiter/engine/httpapi"
 	"github.com/arbiter-dev/arbiter/engine/store"
 )
 
@@ -94,12 +95,12 @@ func conflictReason(fields []string) string {
 
 func (a *API) createLedgerRecord(w http.ResponseWriter, r *http.Request) {
 	var in ledgerInput
-	if !decodeBody(w, r, &in) {
+	if !httpapi.DecodeBody(w, r, &in, maxRequestBody) {
 		return
 	}
 	e, bad := in.entry()
 	if bad != nil {
-		writeError(w, http.StatusBadRequest, "invalid ledger record", bad)
+		httpapi.WriteError(w, http.StatusBadRequest, "invalid ledger record", bad)
 		return
 	}
 	conflicts, err := a.cfg.Store.ImportLedger(r.Context(), []store.LedgerEntry{e})
@@ -112,7 +113,7 @@ func (a *API) createLedgerRecord(w http.ResponseWriter, r *http.Request) {
 		for _, f := range conflicts[0].Fields {
 			fields[f] = "differs from the stored record"
 		}
-		writeError(w, http.StatusConflict, fmt.Sprintf("ledger record %q is %s", e.ReferenceID, conflictReason(conflicts[0].Fields)), fields)
+		httpapi.WriteError(w, http.StatusConflict, fmt.Sprintf("ledger record %q is %s", e.ReferenceID, conflictReason(conflicts[0].Fields)), fields)
 		return
 	}
 	stored, err := a.cfg.Store.LedgerEntry(r.Context(), e.ReferenceID)
@@ -120,7 +121,7 @@ func (a *API) createLedgerRecord(w http.ResponseWriter, r *http.Request) {
 		a.storeFailed(w, "reading a ledger record", err)
 		return
 	}
-	writeData(w, http.StatusCreated, newLedgerView(stored))
+	httpapi.WriteData(w, http.StatusCreated, newLedgerView(stored))
 }
 
 // rejection is a bulk row that was not stored.
@@ -136,15 +137,15 @@ func (a *API) importLedger(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Records []json.RawMessage `json:"records"`
 	}
-	if !decodeBody(w, r, &body) {
+	if !httpapi.DecodeBody(w, r, &body, maxRequestBody) {
 		return
 	}
 	switch n := len(body.Records); {
 	case n == 0:
-		writeError(w, http.StatusBadRequest, "invalid request body", map[string]string{"records": "must hold at least one record"})
+		httpapi.WriteError(w, http.StatusBadRequest, "invalid request body", map[string]string{"records": "must hold at least one record"})
 		return
 	case n > maxBulkRecords:
-		writeError(w, http.StatusBadRequest, "invalid request body",
+		httpapi.WriteError(w, http.StatusBadRequest, "invalid request body",
 			map[string]string{"records": fmt.Sprintf("at most %d records per request; got %d", maxBulkRecords, n)})
 		return
 	}
@@ -175,7 +176,7 @@ func (a *API) importLedger(w http.ResponseWriter, r *http.Request) {
 	if len(rejected) > 0 {
 		a.log.Info("ledger import rejected rows", "accepted", len(entries)-len(conflicts), "rejected", len(rejected))
 	}
-	writeData(w, http.StatusOK, map[string]any{"accepted": len(entries) - len(conflicts), "rejected": rejected})
+	httpapi.WriteData(w, http.StatusOK, map[string]any{"accepted": len(entries) - len(conflicts), "rejected": rejected})
 }
 
 // decodeLedgerRow decodes and validates one bulk row; reason says what is
@@ -223,14 +224,14 @@ func (a *API) getLedgerRecord(w http.ResponseWriter, r *http.Request) {
 	ref := r.PathValue("referenceId")
 	e, err := a.cfg.Store.LedgerEntry(r.Context(), ref)
 	if errors.Is(err, engine.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "no ledger record "+strconv.Quote(ref), nil)
+		httpapi.WriteError(w, http.StatusNotFound, "no ledger record "+strconv.Quote(ref), nil)
 		return
 	}
 	if err != nil {
 		a.storeFailed(w, "reading a ledger record", err)
 		return
 	}
-	writeData(w, http.StatusOK, newLedgerView(e))
+	httpapi.WriteData(w, http.StatusOK, newLedgerView(e))
 }
 
 // periodView compares our running total for a period with the internal
@@ -245,14 +246,14 @@ type periodView struct {
 }
 
 func (a *API) ledgerPeriods(w http.ResponseWriter, r *http.Request) {
-	p := newParams(r)
-	customer := p.str("customerId")
+	p := httpapi.NewParams(r)
+	customer := p.Str("customerId")
 	if customer == "" {
-		p.fail("customerId", "required")
+		p.Fail("customerId", "required")
 	}
-	period := p.str("periodId")
-	page := p.page()
-	if !p.ok(w) {
+	period := p.Str("periodId")
+	page := p.Page(httpapi.DefaultLimit)
+	if !p.OK(w) {
 		return
 	}
 	ps, total, err := a.cfg.Store.LedgerPeriods(r.Context(), customer, period, page.Limit, page.Offset)
@@ -265,5 +266,5 @@ func (a *API) ledgerPeriods(w http.ResponseWriter, r *http.Request) {
 		views[i] = periodView{CustomerID: p.Customer, PeriodID: p.Period, OurTotal: p.Total, Deltas: p.Deltas,
 			LedgerTotal: p.LedgerAmount, LedgerRecords: p.LedgerRecords}
 	}
-	writeList(w, "periods", views, page, total)
+	httpapi.WriteList(w, "periods", views, page, total)
 }

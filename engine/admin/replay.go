@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/arbiter-dev/arbiter/engine"
+	"github.com/arbiter-dev/arbiter/engine/httpapi"
 	"github.com/arbiter-dev/arbiter/engine/policy"
 	"github.com/arbiter-dev/arbiter/engine/store"
 )
@@ -42,30 +43,30 @@ type replayRequest struct {
 func (req replayRequest) query(w http.ResponseWriter) (store.EventQuery, bool) {
 	// The body's times follow the query string's rules, and its errors
 	// collect the same way.
-	p := &params{q: url.Values{"since": {req.Since}, "until": {req.Until}}}
-	since, _ := p.timestamp("since")
-	until, _ := p.timestamp("until")
+	p := httpapi.ParamsOf(url.Values{"since": {req.Since}, "until": {req.Until}})
+	since, _ := p.Timestamp("since")
+	until, _ := p.Timestamp("until")
 	if !since.IsZero() && !until.IsZero() && !since.Before(until) {
-		p.fail("until", "must be after since")
+		p.Fail("until", "must be after since")
 	}
 	q := store.EventQuery{EventIDs: req.EventIDs, Endpoint: req.Endpoint, From: since, To: until, Limit: defaultReplayLimit}
 	if req.Limit != nil {
 		q.Limit = *req.Limit
 		if q.Limit < 1 || q.Limit > maxReplayLimit {
-			p.fail("limit", fmt.Sprintf("must be an integer from 1 to %d", maxReplayLimit))
+			p.Fail("limit", fmt.Sprintf("must be an integer from 1 to %d", maxReplayLimit))
 		}
 	}
 	if len(req.EventIDs) > maxReplayLimit {
-		p.fail("eventIds", fmt.Sprintf("at most %d ids", maxReplayLimit))
+		p.Fail("eventIds", fmt.Sprintf("at most %d ids", maxReplayLimit))
 	}
 	if slices.Contains(req.EventIDs, "") {
-		p.fail("eventIds", "must not contain an empty id")
+		p.Fail("eventIds", "must not contain an empty id")
 	}
 	if req.PolicyDir != "" && strings.TrimSpace(req.PolicyDir) == "" {
-		p.fail("policyDir", "must not be blank")
+		p.Fail("policyDir", "must not be blank")
 	}
-	if len(p.errs) > 0 {
-		writeError(w, http.StatusBadRequest, "invalid request body", p.errs)
+	if len(p.Errs()) > 0 {
+		httpapi.WriteError(w, http.StatusBadRequest, "invalid request body", p.Errs())
 		return q, false
 	}
 	return q, true
@@ -100,7 +101,7 @@ type replayResult struct {
 
 func (a *API) replay(w http.ResponseWriter, r *http.Request) {
 	var req replayRequest
-	if !decodeBody(w, r, &req) {
+	if !httpapi.DecodeBody(w, r, &req, maxRequestBody) {
 		return
 	}
 	q, ok := req.query(w)
@@ -116,10 +117,10 @@ func (a *API) replay(w http.ResponseWriter, r *http.Request) {
 		var err error
 		if set, err = a.cfg.Policies.LoadCandidate(ctx, req.PolicyDir); err != nil {
 			if len(policy.ProblemsOf(err)) > 0 {
-				writeError(w, http.StatusUnprocessableEntity, "the candidate policy set was rejected",
+				httpapi.WriteError(w, http.StatusUnprocessableEntity, "the candidate policy set was rejected",
 					map[string]string{"policyDir": err.Error()})
 			} else {
-				writeError(w, http.StatusBadRequest, "the candidate policy set cannot be read",
+				httpapi.WriteError(w, http.StatusBadRequest, "the candidate policy set cannot be read",
 					map[string]string{"policyDir": err.Error()})
 			}
 			return
@@ -158,7 +159,7 @@ func (a *API) replay(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeData(w, http.StatusOK, res)
+	httpapi.WriteData(w, http.StatusOK, res)
 }
 
 // eventsExist answers 404 unless every id in q names an event.
@@ -179,7 +180,7 @@ func (a *API) eventsExist(w http.ResponseWriter, r *http.Request, q store.EventQ
 		}
 	}
 	if len(missing) > 0 {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no event with %d of the ids", len(missing)),
+		httpapi.WriteError(w, http.StatusNotFound, fmt.Sprintf("no event with %d of the ids", len(missing)),
 			map[string]string{"eventIds": "no such event: " + strings.Join(missing, ", ")})
 		return false
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/arbiter-dev/arbiter/engine"
 	"github.com/arbiter-dev/arbiter/engine/config"
+	"github.com/arbiter-dev/arbiter/engine/httpapi"
 	"github.com/arbiter-dev/arbiter/engine/pacspace"
 	"github.com/arbiter-dev/arbiter/engine/store"
 )
@@ -106,7 +107,7 @@ func (a *API) endpoint(w http.ResponseWriter, r *http.Request) (ep engine.Endpoi
 	id := r.PathValue("id")
 	ep, err := a.cfg.Store.Endpoint(r.Context(), id)
 	if errors.Is(err, engine.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "no webhook endpoint "+strconv.Quote(id), nil)
+		httpapi.WriteError(w, http.StatusNotFound, "no webhook endpoint "+strconv.Quote(id), nil)
 		return ep, false
 	}
 	if err != nil {
@@ -127,7 +128,7 @@ func (a *API) reloadEndpoints(w http.ResponseWriter, r *http.Request) bool {
 
 // decodeOptionalBody is decodeBody for routes whose body may be left out.
 func decodeOptionalBody(w http.ResponseWriter, r *http.Request, dst any) bool {
-	return r.ContentLength == 0 || decodeBody(w, r, dst)
+	return r.ContentLength == 0 || httpapi.DecodeBody(w, r, dst, maxRequestBody)
 }
 
 // randomToken returns prefix followed by n random bytes in hex.
@@ -167,14 +168,14 @@ func (a *API) createWebhook(w http.ResponseWriter, r *http.Request) {
 		fields["description"] = fmt.Sprintf("must be at most %d bytes", maxDescription)
 	}
 	if len(fields) > 0 {
-		writeError(w, http.StatusBadRequest, "invalid request body", fields)
+		httpapi.WriteError(w, http.StatusBadRequest, "invalid request body", fields)
 		return
 	}
 	secret := newSecret()
 	ep := engine.Endpoint{Name: req.Name, Secrets: []engine.Secret{{Value: secret}}, AllowLegacy: req.AllowLegacy, Enabled: true}
 	err := a.cfg.Store.CreateEndpoint(r.Context(), ep, req.Description)
 	if errors.Is(err, store.ErrExists) {
-		writeError(w, http.StatusConflict, "a webhook endpoint named "+strconv.Quote(req.Name)+" exists",
+		httpapi.WriteError(w, http.StatusConflict, "a webhook endpoint named "+strconv.Quote(req.Name)+" exists",
 			map[string]string{"name": "is taken"})
 		return
 	}
@@ -191,13 +192,13 @@ func (a *API) createWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.Info("webhook endpoint created", "endpoint", ep.Name)
-	writeData(w, http.StatusCreated, createdWebhook{webhookView: a.newWebhookView(r, ep, req.Description), Secret: secret})
+	httpapi.WriteData(w, http.StatusCreated, createdWebhook{webhookView: a.newWebhookView(r, ep, req.Description), Secret: secret})
 }
 
 func (a *API) listWebhooks(w http.ResponseWriter, r *http.Request) {
-	p := newParams(r)
-	page := p.page()
-	if !p.ok(w) {
+	p := httpapi.NewParams(r)
+	page := p.Page(httpapi.DefaultLimit)
+	if !p.OK(w) {
 		return
 	}
 	eps, err := a.cfg.Store.Endpoints(r.Context()) // by name; there are few
@@ -215,7 +216,7 @@ func (a *API) listWebhooks(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeList(w, "webhooks", out, page, total)
+	httpapi.WriteList(w, "webhooks", out, page, total)
 }
 
 func (a *API) getWebhook(w http.ResponseWriter, r *http.Request) {
@@ -228,7 +229,7 @@ func (a *API) getWebhook(w http.ResponseWriter, r *http.Request) {
 		a.storeFailed(w, "reading a webhook endpoint", err)
 		return
 	}
-	writeData(w, http.StatusOK, d)
+	httpapi.WriteData(w, http.StatusOK, d)
 }
 
 func (a *API) toggleWebhook(w http.ResponseWriter, r *http.Request) {
@@ -247,7 +248,7 @@ func (a *API) toggleWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.Info("webhook endpoint toggled", "endpoint", ep.Name, "enabled", ep.Enabled)
-	writeData(w, http.StatusOK, struct {
+	httpapi.WriteData(w, http.StatusOK, struct {
 		ID      string `json:"id"`
 		Enabled bool   `json:"enabled"`
 	}{ep.Name, ep.Enabled})
@@ -261,7 +262,7 @@ func (a *API) deleteWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, configured := a.cfg.Configured[ep.Name]; configured {
-		writeError(w, http.StatusConflict, "webhook endpoint "+strconv.Quote(ep.Name)+
+		httpapi.WriteError(w, http.StatusConflict, "webhook endpoint "+strconv.Quote(ep.Name)+
 			" is declared in the config file and would come back at the next start; remove it from the config file first", nil)
 		return
 	}
@@ -273,7 +274,7 @@ func (a *API) deleteWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.Info("webhook endpoint deleted", "endpoint", ep.Name)
-	writeData(w, http.StatusOK, struct {
+	httpapi.WriteData(w, http.StatusOK, struct {
 		ID      string `json:"id"`
 		Deleted bool   `json:"deleted"`
 	}{ep.Name, true})
@@ -301,7 +302,7 @@ func (a *API) rotateWebhook(w http.ResponseWriter, r *http.Request) {
 	if req.GracePeriod != "" {
 		d, err := time.ParseDuration(req.GracePeriod)
 		if err != nil || d < 0 || d > maxGracePeriod {
-			writeError(w, http.StatusBadRequest, "invalid request body",
+			httpapi.WriteError(w, http.StatusBadRequest, "invalid request body",
 				map[string]string{"gracePeriod": "must be a duration from 0s to 720h (30 days), such as 24h or 90m"})
 			return
 		}
@@ -314,7 +315,7 @@ func (a *API) rotateWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(a.cfg.Configured[ep.Name].Secrets) > 0 {
-		writeError(w, http.StatusConflict, "the secrets of webhook endpoint "+strconv.Quote(ep.Name)+
+		httpapi.WriteError(w, http.StatusConflict, "the secrets of webhook endpoint "+strconv.Quote(ep.Name)+
 			" are set in the config file, which restores them at the next start; rotate them there", nil)
 		return
 	}
@@ -347,7 +348,7 @@ func (a *API) rotateWebhook(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	a.log.Info("webhook secret rotated", "endpoint", ep.Name, "previous_expire_at", until)
-	writeData(w, http.StatusOK, out)
+	httpapi.WriteData(w, http.StatusOK, out)
 }
 
 // testEvent is seed 002's test event.
@@ -385,7 +386,7 @@ func (a *API) testWebhook(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if secret == "" {
-		writeError(w, http.StatusConflict, "webhook endpoint "+strconv.Quote(ep.Name)+" has no active secret; rotate it", nil)
+		httpapi.WriteError(w, http.StatusConflict, "webhook endpoint "+strconv.Quote(ep.Name)+" has no active secret; rotate it", nil)
 		return
 	}
 	var ev testEvent
@@ -394,14 +395,14 @@ func (a *API) testWebhook(w http.ResponseWriter, r *http.Request) {
 	id := randomToken("evt_test_", 12)
 	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, "/webhooks/"+ep.Name, bytes.NewReader(body))
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "building the test event: "+err.Error(), nil)
+		httpapi.WriteError(w, http.StatusInternalServerError, "building the test event: "+err.Error(), nil)
 		return
 	}
 	req.Host, req.RemoteAddr = r.Host, r.RemoteAddr
 	req.SetPathValue("endpoint", ep.Name)
 	req.Header.Set("User-Agent", "arbiter-webhook-test")
 	if err := pacspace.Sign(req.Header, engine.SchemeV1, secret, id, now, body); err != nil {
-		writeError(w, http.StatusInternalServerError, "signing the test event: "+err.Error(), nil)
+		httpapi.WriteError(w, http.StatusInternalServerError, "signing the test event: "+err.Error(), nil)
 		return
 	}
 	rec := &recorder{header: http.Header{}}
@@ -425,7 +426,7 @@ func (a *API) testWebhook(w http.ResponseWriter, r *http.Request) {
 		res.Message = "The receiver answered HTTP " + strconv.Itoa(rec.status) + "."
 	}
 	a.log.Info("webhook test event sent", "endpoint", ep.Name, "event_id", id, "status", rec.status)
-	writeData(w, http.StatusOK, res)
+	httpapi.WriteData(w, http.StatusOK, res)
 }
 
 // recorder keeps the receiver's answer to an in-process request.

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/arbiter-dev/arbiter/engine/httpapi"
 )
 
 // Page sizes when the request gives no limit: seed 002 shows 10 webhooks a
@@ -14,6 +16,9 @@ const (
 	webhooksPerPage   = 10
 	deliveriesPerPage = 20
 )
+
+// maxRequestBody bounds dashboard request bodies.
+const maxRequestBody = 64 << 10
 
 // Handler returns the dashboard API.
 func (s *Sim) Handler() http.Handler { return s.mux }
@@ -33,7 +38,7 @@ func (s *Sim) routes() {
 	auth("GET /dashboard/webhooks/deliveries/export", s.exportDeliveries)
 	auth("POST /dashboard/webhooks/deliveries/{eventId}/retry", s.retryDelivery)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such route: "+r.Method+" "+r.URL.Path, nil)
+		httpapi.WriteError(w, http.StatusNotFound, "no such route: "+r.Method+" "+r.URL.Path, nil)
 	})
 }
 
@@ -42,43 +47,43 @@ func notFound(w http.ResponseWriter, err error) bool {
 	if !errors.Is(err, ErrNotFound) {
 		return false
 	}
-	writeError(w, http.StatusNotFound, err.Error(), nil)
+	httpapi.WriteError(w, http.StatusNotFound, err.Error(), nil)
 	return true
 }
 
 func (s *Sim) createWebhook(w http.ResponseWriter, r *http.Request) {
 	var spec WebhookSpec
-	if !decodeBody(w, r, &spec) {
+	if !httpapi.DecodeBody(w, r, &spec, maxRequestBody) {
 		return
 	}
 	wh, secret, err := s.CreateWebhook(spec)
 	if err != nil {
 		var specErr *SpecError
 		if errors.As(err, &specErr) {
-			writeError(w, http.StatusBadRequest, "invalid webhook", specErr.Fields)
+			httpapi.WriteError(w, http.StatusBadRequest, "invalid webhook", specErr.Fields)
 			return
 		}
-		writeError(w, http.StatusInternalServerError, err.Error(), nil)
+		httpapi.WriteError(w, http.StatusInternalServerError, err.Error(), nil)
 		return
 	}
 	created := struct {
 		Webhook
 		Secret string `json:"secret"`
 	}{wh, secret}
-	writeData(w, http.StatusCreated, created,
+	httpapi.WriteMessage(w, http.StatusCreated, created,
 		"Webhook created successfully. Save your secret securely - it won't be shown again.")
 }
 
 func (s *Sim) listWebhooks(w http.ResponseWriter, r *http.Request) {
-	p := newParams(r)
-	q := p.page(webhooksPerPage)
-	if !p.ok(w) {
+	p := httpapi.NewParams(r)
+	q := p.Page(webhooksPerPage)
+	if !p.OK(w) {
 		return
 	}
 	all := s.Webhooks()
 	page := all[min(q.Offset, len(all)):]
 	page = page[:min(q.Limit, len(page))]
-	writeList(w, "webhooks", page, q, len(all))
+	httpapi.WriteList(w, "webhooks", page, q, len(all))
 }
 
 func (s *Sim) getWebhook(w http.ResponseWriter, r *http.Request) {
@@ -86,7 +91,7 @@ func (s *Sim) getWebhook(w http.ResponseWriter, r *http.Request) {
 	if notFound(w, err) {
 		return
 	}
-	writeData(w, http.StatusOK, wh, "")
+	httpapi.WriteData(w, http.StatusOK, wh)
 }
 
 func (s *Sim) toggleWebhook(w http.ResponseWriter, r *http.Request) {
@@ -95,10 +100,10 @@ func (s *Sim) toggleWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("webhook toggled", "id", wh.ID, "enabled", wh.Enabled)
-	writeData(w, http.StatusOK, struct {
+	httpapi.WriteData(w, http.StatusOK, struct {
 		ID      string `json:"id"`
 		Enabled bool   `json:"enabled"`
-	}{wh.ID, wh.Enabled}, "")
+	}{wh.ID, wh.Enabled})
 }
 
 func (s *Sim) testWebhook(w http.ResponseWriter, r *http.Request) {
@@ -106,40 +111,40 @@ func (s *Sim) testWebhook(w http.ResponseWriter, r *http.Request) {
 	if notFound(w, err) {
 		return
 	}
-	writeData(w, http.StatusOK, res, "")
+	httpapi.WriteData(w, http.StatusOK, res)
 }
 
 func (s *Sim) deleteWebhook(w http.ResponseWriter, r *http.Request) {
 	if notFound(w, s.DeleteWebhook(r.PathValue("id"))) {
 		return
 	}
-	writeData(w, http.StatusOK, nil, "Webhook deleted successfully.")
+	httpapi.WriteMessage(w, http.StatusOK, nil, "Webhook deleted successfully.")
 }
 
 // deliveryQuery reads the filters and order shared by the list and the
 // export.
-func deliveryQuery(p *params) DeliveryQuery {
+func deliveryQuery(p *httpapi.Params) DeliveryQuery {
 	q := DeliveryQuery{
-		Status:    Status(p.oneOf("status", "", string(StatusPending), string(StatusDelivered), string(StatusFailed))),
-		EventID:   p.str("eventId"),
-		WebhookID: p.str("webhookId"),
-		SortBy:    p.oneOf("sortBy", SortCreatedAt, SortCreatedAt, SortDeliveredAt, SortAttempts),
-		Desc:      p.oneOf("sortOrder", "desc", "asc", "desc") == "desc",
+		Status:    Status(p.OneOf("status", "", string(StatusPending), string(StatusDelivered), string(StatusFailed))),
+		EventID:   p.Str("eventId"),
+		WebhookID: p.Str("webhookId"),
+		SortBy:    p.OneOf("sortBy", SortCreatedAt, SortCreatedAt, SortDeliveredAt, SortAttempts),
+		Desc:      p.OneOf("sortOrder", "desc", "asc", "desc") == "desc",
 	}
-	q.From, q.To = p.dateRange()
+	q.From, q.To = p.DateRange()
 	return q
 }
 
 func (s *Sim) listDeliveries(w http.ResponseWriter, r *http.Request) {
-	p := newParams(r)
+	p := httpapi.NewParams(r)
 	q := deliveryQuery(p)
-	pq := p.page(deliveriesPerPage)
-	if !p.ok(w) {
+	pq := p.Page(deliveriesPerPage)
+	if !p.OK(w) {
 		return
 	}
 	q.Limit, q.Offset = pq.Limit, pq.Offset
 	page, total := s.Deliveries(q)
-	writeList(w, "deliveries", page, pq, total)
+	httpapi.WriteList(w, "deliveries", page, pq, total)
 }
 
 // csvHeader names the export's columns, the records' JSON names.
@@ -151,9 +156,9 @@ var csvHeader = []string{
 // exportDeliveries streams every matching record as CSV, flushing as it
 // goes rather than building the file in memory.
 func (s *Sim) exportDeliveries(w http.ResponseWriter, r *http.Request) {
-	p := newParams(r)
+	p := httpapi.NewParams(r)
 	q := deliveryQuery(p)
-	if !p.ok(w) {
+	if !p.OK(w) {
 		return
 	}
 	ds, _ := s.Deliveries(q)
@@ -186,8 +191,8 @@ func (s *Sim) retryDelivery(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case notFound(w, err):
 	case errors.Is(err, ErrNotFailed):
-		writeError(w, http.StatusConflict, err.Error(), nil)
+		httpapi.WriteError(w, http.StatusConflict, err.Error(), nil)
 	default:
-		writeData(w, http.StatusAccepted, map[string]any{"deliveries": ds}, "Retry scheduled.")
+		httpapi.WriteMessage(w, http.StatusAccepted, map[string]any{"deliveries": ds}, "Retry scheduled.")
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/arbiter-dev/arbiter/engine/httpapi"
 )
 
 const (
@@ -49,7 +51,7 @@ func (s *Sim) requireAuth(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !s.authorized(r) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="pacspace"`)
-			writeError(w, http.StatusUnauthorized, "missing or invalid bearer token or session", nil)
+			httpapi.WriteError(w, http.StatusUnauthorized, "missing or invalid bearer token or session", nil)
 			return
 		}
 		h(w, r)
@@ -60,11 +62,11 @@ func (s *Sim) login(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Token string `json:"token"`
 	}
-	if !decodeBody(w, r, &body) {
+	if !httpapi.DecodeBody(w, r, &body, maxRequestBody) {
 		return
 	}
 	if !s.validToken(body.Token) {
-		writeError(w, http.StatusUnauthorized, "invalid token", map[string]string{"token": "does not match"})
+		httpapi.WriteError(w, http.StatusUnauthorized, "invalid token", map[string]string{"token": "does not match"})
 		return
 	}
 	id := newID("") + newID("") // 192 random bits
@@ -81,7 +83,7 @@ func (s *Sim) login(w http.ResponseWriter, r *http.Request) {
 		Name: SessionCookie, Value: id, Path: "/dashboard", MaxAge: int(sessionTTL / time.Second),
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
 	})
-	writeData(w, http.StatusOK, nil, "Logged in.")
+	httpapi.WriteMessage(w, http.StatusOK, nil, "Logged in.")
 }
 
 func (s *Sim) logout(w http.ResponseWriter, r *http.Request) {
@@ -94,5 +96,5 @@ func (s *Sim) logout(w http.ResponseWriter, r *http.Request) {
 		Name: SessionCookie, Value: "", Path: "/dashboard", MaxAge: -1,
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
 	})
-	writeData(w, http.StatusOK, nil, "Logged out.")
+	httpapi.WriteMessage(w, http.StatusOK, nil, "Logged out.")
 }
