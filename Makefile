@@ -7,7 +7,7 @@ PKGS    := ./...
 BENCH   ?= .
 COUNT   ?= 1
 
-.PHONY: run build plugins test test-go test-race test-policies bench bench-load lint fmt check clean
+.PHONY: run build plugins test test-go test-race test-policies bench bench-load demo lint fmt check clean
 
 # The bundled plugins are compiled to Wasm and embedded into the binary.
 plugins:
@@ -41,6 +41,11 @@ bench: plugins
 # in one run with the same load generator (needs npm for express).
 bench-load: build
 	ARBITER=$(BIN) examples/seed-agent/bench.sh
+
+# A fresh agent on loopback, a scenario with every fault kind from
+# `arbiter sim run`, scored by `arbiter sim verify`; cleans up after itself.
+demo: build
+	ARBITER=$(BIN) examples/demo/demo.sh
 
 lint:
 	$(GO) vet $(PKGS)
