@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Measures the seed Express agent (seed 000, verbatim) and Arbiter under the
-# same load, over loopback: `arbiter load`, legacy sha256= scheme, batch
-# shape, 32 keep-alive connections, 10 s per target after a 2 s warm-up.
+# same load, over loopback: `arbiter load` (or `arbiter sim run` with
+# --source sim), legacy sha256= scheme, batch shape, 32 keep-alive
+# connections, 10 s per target after a 2 s warm-up.
 #
 #   examples/seed-agent/bench.sh                      # seed agent, then arbiter serve
 #   examples/seed-agent/bench.sh --no-serve           # the seed agent alone
 #   examples/seed-agent/bench.sh --target http://127.0.0.1:3000/webhooks/pacspace
+#   examples/seed-agent/bench.sh --source sim         # load from `arbiter sim run` instead
 #
 # A --target must already be running with the same secret: pass --secret or
 # export PACSPACE_WEBHOOK_SECRET (otherwise a random one is generated).
@@ -19,7 +21,11 @@ usage: bench.sh [options]
   --warmup D        unmeasured load before each measurement, 0 for none (default 2s)
   --connections N   keep-alive connections (default 32)
   --scheme S        legacy or v1 (default legacy; the seed agent only verifies legacy)
-  --shape S         batch or delta (default batch)
+  --shape S         batch or delta (default batch; delta with --source sim)
+  --source S        load: arbiter load, unordered unique events (default);
+                    sim: arbiter sim run, a scenario without faults whose
+                    customers each send their chain in order, in parallel
+  --customers N     customers for --source sim (default 4 × connections)
   --target URL      also measure this running receiver (repeatable)
   --no-seed         do not start and measure the seed Express agent
   --no-serve        do not start and measure `arbiter serve`
@@ -36,7 +42,7 @@ die() { echo "bench: $*" >&2; exit 2; }
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 
-duration=10s warmup=2s connections=32 scheme=legacy shape=batch
+duration=10s warmup=2s connections=32 scheme=legacy shape= source=load customers=
 seed=1 serve=1 seed_port=3901 serve_port=3902 keep=0
 arbiter=${ARBITER:-}
 secret=${PACSPACE_WEBHOOK_SECRET:-}
@@ -49,6 +55,8 @@ while (($#)); do
 	--connections) connections=${2:?}; shift ;;
 	--scheme) scheme=${2:?}; shift ;;
 	--shape) shape=${2:?}; shift ;;
+	--source) source=${2:?}; shift ;;
+	--customers) customers=${2:?}; shift ;;
 	--target) targets+=("${2:?}"); shift ;;
 	--no-seed) seed=0 ;;
 	--no-serve) serve=0 ;;
@@ -62,6 +70,12 @@ while (($#)); do
 	esac
 	shift
 done
+case $source in
+load) shape=${shape:-batch} ;;
+# The batch stream is one ordered stream; customers' chains go in parallel.
+sim) shape=${shape:-delta} customers=${customers:-$((4 * connections))} ;;
+*) die "unknown --source $source (want load or sim)" ;;
+esac
 if ((seed)) && [[ $scheme != legacy ]]; then
 	echo "bench: the seed agent only verifies legacy sha256= signatures; skipping it for --scheme $scheme" >&2
 	seed=0
@@ -99,6 +113,8 @@ if [[ -z $arbiter ]]; then
 fi
 "$arbiter" load --help >/dev/null 2>&1 ||
 	die "$arbiter has no load command (is newLoadCmd registered in cmd/arbiter/main.go?)"
+[[ $source != sim ]] || "$arbiter" sim run --help >/dev/null 2>&1 ||
+	die "$arbiter has no sim command (is newSimCmd registered in cmd/arbiter/main.go?)"
 
 # wait_port PORT PID: until something accepts on 127.0.0.1:PORT, or PID dies.
 wait_port() {
@@ -157,13 +173,22 @@ for t in "${targets[@]}"; do
 done
 ((${#urls[@]})) || die "nothing to measure"
 
-echo "bench: $scheme $shape events, $connections connections, $duration per target (warm-up $warmup), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+what="$scheme $shape events"
+[[ $source == load ]] || what="$what from arbiter sim run ($customers customers)"
+echo "bench: $what, $connections connections, $duration per target (warm-up $warmup), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 status=0
 cpu=()
 for i in "${!urls[@]}"; do
 	echo
 	echo "== ${names[$i]}"
-	load=("$arbiter" load -q --url "${urls[$i]}" --scheme "$scheme" --shape "$shape" --connections "$connections")
+	if [[ $source == sim ]]; then
+		sim_scheme=$scheme
+		[[ $scheme != legacy ]] || sim_scheme=sha256
+		load=("$arbiter" sim run -q --target "${urls[$i]}" --scheme "$sim_scheme" --shape "$shape"
+			--customers "$customers" --concurrency "$connections")
+	else
+		load=("$arbiter" load -q --url "${urls[$i]}" --scheme "$scheme" --shape "$shape" --connections "$connections")
+	fi
 	if [[ $warmup != 0 && $warmup != 0s ]]; then
 		"${load[@]}" --duration "$warmup" >/dev/null || true
 	fi
@@ -190,7 +215,14 @@ printf '%-48s %10s %8s %8s %8s %7s %7s %12s\n' target events/s p50_ms p99_ms max
 for i in "${!urls[@]}"; do
 	f=$work/report-$i.json
 	[[ -f $f ]] || continue
-	if command -v jq >/dev/null; then
+	if [[ $source == sim ]]; then
+		# arbiter sim run's summary: failed is any answer but the expected one.
+		if command -v jq >/dev/null; then
+			row=$(jq -r '[.eventsPerSec, .latencyMs.p50, .latencyMs.p99, .latencyMs.max, .unexpected, (.acknowledged + .duplicates)] | @tsv' "$f")
+		else
+			row=$(node -e 'const r=require(process.argv[1]);console.log([r.eventsPerSec,r.latencyMs.p50,r.latencyMs.p99,r.latencyMs.max,r.unexpected,r.acknowledged+r.duplicates].join("\t"))' "$f")
+		fi
+	elif command -v jq >/dev/null; then
 		row=$(jq -r '[.eventsPerSec, .latencyMs.p50, .latencyMs.p99, .latencyMs.max, (.errors + ([.non2xx[]] | add // 0)), .ok] | @tsv' "$f")
 	else
 		row=$(node -e 'const r=require(process.argv[1]);console.log([r.eventsPerSec,r.latencyMs.p50,r.latencyMs.p99,r.latencyMs.max,r.errors+Object.values(r.non2xx).reduce((a,b)=>a+b,0),r.ok].join("\t"))' "$f")
