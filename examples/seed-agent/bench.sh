@@ -8,6 +8,7 @@
 #   examples/seed-agent/bench.sh --no-serve           # the seed agent alone
 #   examples/seed-agent/bench.sh --target http://127.0.0.1:3000/webhooks/pacspace
 #   examples/seed-agent/bench.sh --source sim         # load from `arbiter sim run` instead
+#   make bench-load BENCH_SOURCE=sim                  # the same through make
 #
 # A --target must already be running with the same secret: pass --secret or
 # export PACSPACE_WEBHOOK_SECRET (otherwise a random one is generated).
@@ -22,9 +23,10 @@ usage: bench.sh [options]
   --connections N   keep-alive connections (default 32)
   --scheme S        legacy or v1 (default legacy; the seed agent only verifies legacy)
   --shape S         batch or delta (default batch; delta with --source sim)
-  --source S        load: arbiter load, unordered unique events (default);
+  --source S        load: arbiter load, unordered unique events;
                     sim: arbiter sim run, a scenario without faults whose
                     customers each send their chain in order, in parallel
+                    (default $BENCH_SOURCE, else load)
   --customers N     customers for --source sim (default 4 × connections)
   --target URL      also measure this running receiver (repeatable)
   --no-seed         do not start and measure the seed Express agent
@@ -42,7 +44,7 @@ die() { echo "bench: $*" >&2; exit 2; }
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 
-duration=10s warmup=2s connections=32 scheme=legacy shape= source=load customers=
+duration=10s warmup=2s connections=32 scheme=legacy shape= source=${BENCH_SOURCE:-load} customers=
 seed=1 serve=1 seed_port=3901 serve_port=3902 keep=0
 arbiter=${ARBITER:-}
 secret=${PACSPACE_WEBHOOK_SECRET:-}
