@@ -22,7 +22,7 @@ import (
 func TestSimScenarioEndToEnd(t *testing.T) {
 	p := start(t, []string{"PACSPACE_WEBHOOK_SECRET=" + cliTestSecret, "ARBITER_DATA_DIR=" + t.TempDir(),
 		"ARBITER_LISTEN=127.0.0.1:0", "ARBITER_ADMIN_TOKEN=" + cliToken,
-		"ARBITER_WORKER_GRACE=1s"}, "serve") // how long a delta waits for a missing predecessor
+		"ARBITER_WORKER_GRACE=2s"}, "serve") // how long a delta waits for a missing predecessor
 	dir := t.TempDir()
 	truth, ledger := filepath.Join(dir, "truth.jsonl"), filepath.Join(dir, "ledger.csv")
 	scenarioArgs := []string{"--seed", "5", "--start", "2026-04-10T12:00:00Z", "--customers", "6", "--count", "900",
