@@ -99,7 +99,8 @@ type Item struct {
 	Stream string
 	// Expect is how the receiver should answer.
 	Expect Answer
-	// Kind is the fault this delivery carries, if any.
+	// Kind is set on the extra delivery a delivery fault adds: the second
+	// of a duplicate, a replayed body, a stale redelivery, a forgery.
 	Kind Kind
 }
 
