@@ -124,16 +124,27 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Host, error) {
 		transport: newTransport(),
 		plugins:   make(map[string]*plugin, len(cfg.Plugins)),
 	}
-	// Plugins load in parallel: startup is bounded by the slowest, not the sum.
+	// Plugins load in parallel: startup is bounded by the slowest, not the
+	// sum. Instances of one file wait for the first, whose compiled code
+	// they then take from the cache instead of compiling it again.
 	loaded := make([]*plugin, len(cfg.Plugins))
 	errs := make([]error, len(cfg.Plugins))
+	firsts := make(map[string]chan struct{}) // by path; closed when the first instance has loaded
 	var wg sync.WaitGroup
 	for i, pc := range cfg.Plugins {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		first, later := firsts[pc.Path]
+		if !later {
+			first = make(chan struct{})
+			firsts[pc.Path] = first
+		}
+		wg.Go(func() {
+			if later {
+				<-first
+			} else {
+				defer close(first)
+			}
 			loaded[i], errs[i] = loadPlugin(ctx, pc, h.deps(o), true)
-		}()
+		})
 	}
 	wg.Wait()
 	for i, pc := range cfg.Plugins {

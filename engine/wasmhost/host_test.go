@@ -108,6 +108,21 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// TestSameFileCompilesOnce: two instances of one module with an empty
+// compilation cache compile it once; the second loads it from the cache,
+// which takes a small fraction of a compile.
+func TestSameFileCompilesOnce(t *testing.T) {
+	h, err := New(context.Background(), Config{Plugins: []PluginConfig{ // in-memory cache, empty
+		{Name: "a", Path: guest["trivial"]}, {Name: "b", Path: guest["trivial"]},
+	}})
+	requireNoError(t, err)
+	defer h.Close(context.Background())
+	first, second := h.plugins["a"].loadTimes.compile, h.plugins["b"].loadTimes.compile
+	if second*4 > first {
+		t.Errorf("second instance compiled in %v, the first in %v: want it from the cache", second, first)
+	}
+}
+
 func TestDefaults(t *testing.T) {
 	c := PluginConfig{Name: "p", Path: "p.wasm"}.withDefaults()
 	want := PluginConfig{
