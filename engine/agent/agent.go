@@ -102,9 +102,11 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *Agent, err er
 	}
 	// The plugins are only checked here; they load in the background once
 	// the agent serves (see pluginLanes).
+	checked := time.Now()
 	if a.plugins, err = a.preparePlugins(); err != nil {
 		return nil, err
 	}
+	log.Debug("plugin configuration checked", "took", sinceMs(checked))
 	src := policy.Source{FS: policies.FS, DataOverrides: cfg.Policy.Data}
 	if cfg.Policy.Dir != "" {
 		src = policy.Source{Dir: cfg.Policy.Dir, DataOverrides: cfg.Policy.Data}

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -41,23 +40,24 @@ type pluginLanes struct {
 	err    error          // why loading failed
 }
 
-// preparePlugins resolves and checks the plugin configuration, so that a
-// mistake in it still fails New at once; loading starts with start.
+// preparePlugins checks the plugin configuration, so that a mistake in it
+// still fails New at once (only loading a module finds the rest); loading
+// starts with start.
 func (a *Agent) preparePlugins() (*pluginLanes, error) {
 	hc := wasmhost.Config{CacheDir: filepath.Join(a.cfg.DataDir, "wasm-cache")}
 	for _, p := range a.cfg.Plugins {
-		path, err := a.pluginPath(p.Path)
-		if err != nil {
+		if err := checkModule(p.Path); err != nil {
 			return nil, fmt.Errorf("plugin %s: %w", p.Name, err)
 		}
 		raw := []byte("{}")
 		if p.Config != nil {
+			var err error
 			if raw, err = json.Marshal(p.Config); err != nil {
 				return nil, fmt.Errorf("plugin %s: config: %w", p.Name, err)
 			}
 		}
 		hc.Plugins = append(hc.Plugins, wasmhost.PluginConfig{
-			Name: p.Name, Path: path, Config: raw, AllowHosts: p.AllowHosts, Secrets: p.Secrets,
+			Name: p.Name, Path: p.Path, Config: raw, AllowHosts: p.AllowHosts, Secrets: p.Secrets,
 			PoolSize: p.PoolSize, Timeout: p.Timeout, MemoryLimitPages: p.MemoryLimitPages,
 			MaxCallsPerInstance: p.MaxCallsPerInstance, HTTPTimeout: p.HTTPTimeout,
 			MaxResponseBytes: p.MaxResponseBytes, MaxOutputBytes: p.MaxOutputBytes,
@@ -82,6 +82,11 @@ func (l *pluginLanes) start(began time.Time) {
 	go func() {
 		defer close(l.done)
 		start := time.Now()
+		for i, pc := range l.cfg.Plugins {
+			if l.cfg.Plugins[i].Module, l.err = bundledModule(pc.Path); l.err != nil {
+				return
+			}
+		}
 		l.host, l.err = wasmhost.New(ctx, l.cfg, l.opts...)
 		if l.err == nil {
 			l.log.Info("plugins ready", "plugins", len(l.cfg.Plugins), "took", sinceMs(start), "startup", sinceMs(began))
@@ -125,32 +130,29 @@ func (l *pluginLanes) close(ctx context.Context) error {
 	return l.host.Close(ctx)
 }
 
-// pluginPath resolves "bundled:<name>" to a file in the data directory,
-// written from the binary when it differs, so the compilation cache keys on
-// stable content.
-func (a *Agent) pluginPath(path string) (string, error) {
+// checkModule checks that a plugin's path names a module: one built into
+// the binary ("bundled:<name>") or a file.
+func checkModule(path string) error {
 	name, ok := strings.CutPrefix(path, bundledPrefix)
 	if !ok {
-		_, err := os.Stat(path) // fail now, not when loading in the background
-		return path, err
+		_, err := os.Stat(path)
+		return err
 	}
-	wasm, err := fs.ReadFile(plugins.Bundled, "bundled/"+name+".wasm")
-	if err != nil {
-		return "", fmt.Errorf("no bundled plugin %q in this binary (build with `make build`, which runs `make plugins` first)", name)
+	if _, err := fs.Stat(plugins.Bundled, "bundled/"+name+".wasm"); err != nil {
+		return fmt.Errorf("no bundled plugin %q in this binary (build with `make build`, which runs `make plugins` first)", name)
 	}
-	dir := filepath.Join(a.cfg.DataDir, "bundled-plugins")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", err
+	return nil
+}
+
+// bundledModule returns the module a "bundled:<name>" path names, from the
+// binary itself: the compilation cache keys on content, not on paths. A
+// file's module is nil here; the host reads it.
+func bundledModule(path string) ([]byte, error) {
+	name, ok := strings.CutPrefix(path, bundledPrefix)
+	if !ok {
+		return nil, nil
 	}
-	dst := filepath.Join(dir, name+".wasm")
-	if cur, err := os.ReadFile(dst); err == nil && bytes.Equal(cur, wasm) {
-		return dst, nil
-	}
-	tmp := dst + ".tmp"
-	if err := os.WriteFile(tmp, wasm, 0o600); err != nil {
-		return "", err
-	}
-	return dst, os.Rename(tmp, dst)
+	return fs.ReadFile(plugins.Bundled, "bundled/"+name+".wasm")
 }
 
 var _ wasmhost.KV = store.PluginKV{}

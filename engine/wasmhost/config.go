@@ -45,6 +45,9 @@ type PluginConfig struct {
 	Name string `koanf:"name"`
 	// Path is the plugin's .wasm file.
 	Path string `koanf:"path"`
+	// Module, if set, is the module itself, for one that is not a file
+	// (a plugin built into the binary); Path then only names it.
+	Module []byte `koanf:"-" json:"-"`
 	// Config is the plugin's own configuration. It is validated at load
 	// against the schema the plugin's describe export returns, and sent
 	// with every call.

@@ -154,10 +154,12 @@ func newPlugin(ctx context.Context, cfg PluginConfig, d deps) (*plugin, error) {
 }
 
 // compile reads and compiles the module, then checks it against the ABI.
-func (p *plugin) compile(ctx context.Context) error {
-	wasm, err := os.ReadFile(p.cfg.Path)
-	if err != nil {
-		return fmt.Errorf("read module: %w", err)
+func (p *plugin) compile(ctx context.Context) (err error) {
+	wasm := p.cfg.Module
+	if wasm == nil {
+		if wasm, err = os.ReadFile(p.cfg.Path); err != nil {
+			return fmt.Errorf("read module: %w", err)
+		}
 	}
 	p.compiled, err = p.rt.CompileModule(ctx, wasm)
 	if err != nil {
