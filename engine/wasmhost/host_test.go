@@ -123,6 +123,18 @@ func TestSameFileCompilesOnce(t *testing.T) {
 	}
 }
 
+// TestModuleBytes: a module given as bytes is loaded from them; its path
+// only names it.
+func TestModuleBytes(t *testing.T) {
+	wasm, err := os.ReadFile(guest["trivial"])
+	requireNoError(t, err)
+	h := newHost(t, []PluginConfig{{Name: "p", Path: "bundled:trivial", Module: wasm}})
+	requireOK(t, h, "p", action(benchAction))
+	if info, _ := h.Describe("p"); info.Name != "trivial" {
+		t.Errorf("describe: %+v", info)
+	}
+}
+
 func TestDefaults(t *testing.T) {
 	c := PluginConfig{Name: "p", Path: "p.wasm"}.withDefaults()
 	want := PluginConfig{
