@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -26,10 +27,14 @@ type EventQuery struct {
 	Desc       bool      // newest first; the order is always by seq
 	Limit      int       // 0: every row
 	Offset     int
+
+	// seqs received in [From, To) lie in [seqLo, seqHi); set by receivedSeqs.
+	seqLo, seqHi int64
 }
 
-// where is the query's WHERE clause and its arguments.
-func (q EventQuery) where() (string, []any) {
+// where is the query's WHERE clause and its arguments, for listing rows
+// in seq order or for counting them.
+func (q EventQuery) where(counting bool) (string, []any) {
 	var (
 		conds []string
 		args  []any
@@ -44,21 +49,35 @@ func (q EventQuery) where() (string, []any) {
 	if q.AfterSeq != 0 {
 		add("e.seq > ?", q.AfterSeq)
 	}
-	if q.Endpoint != "" {
-		add("e.endpoint = ?", q.Endpoint)
-	}
 	if len(q.EventIDs) > 0 {
+		// Through the unique (endpoint, event_id) index: with no endpoint
+		// given, in each endpoint the inbox holds.
+		if q.Endpoint != "" {
+			add("e.endpoint = ?", q.Endpoint)
+		} else {
+			add("e.endpoint IN (" + inboxEndpoints + ")")
+		}
 		ids := make([]any, len(q.EventIDs))
 		for i, id := range q.EventIDs {
 			ids[i] = id
 		}
 		add("e.event_id IN ("+placeholders(len(ids))+")", ids...)
+	} else if q.Endpoint != "" && counting {
+		add("e.endpoint = ?", q.Endpoint) // counts the endpoint's range of its unique index
+	} else if q.Endpoint != "" {
+		add("+e.endpoint = ?", q.Endpoint) // "+": walk seq order, never sort an endpoint's events
 	}
 	if q.Type != "" {
 		add("e.event_type = ?", q.Type)
 	}
 	if q.Status != "" {
 		add("e.status = ?", string(q.Status))
+	}
+	if q.seqLo > 0 {
+		add("e.seq >= ?", q.seqLo)
+	}
+	if q.seqHi > 0 {
+		add("e.seq < ?", q.seqHi)
 	}
 	if !q.From.IsZero() {
 		add("e.received_at >= ?", micros(q.From))
@@ -130,7 +149,10 @@ type EventSummary struct {
 // Events returns the page of events q selects and how many match q without
 // its window.
 func (s *Store) Events(ctx context.Context, q EventQuery) ([]EventSummary, int, error) {
-	where, args := q.where()
+	if err := s.receivedSeqs(ctx, &q); err != nil {
+		return nil, 0, fmt.Errorf("events: %w", err)
+	}
+	where, args := q.where(false)
 	window, wargs := q.window()
 	rows, err := s.eventRows(ctx, q, `SELECT e.seq, e.event_id, e.endpoint, e.event_type, e.status, e.error, e.scheme,
 			e.received_at, e.processed_at, d.revision, d.actions
@@ -164,6 +186,7 @@ func (s *Store) Events(ctx context.Context, q EventQuery) ([]EventSummary, int, 
 	if q.Limit > 0 && len(out) < q.Limit && (len(out) > 0 || q.Offset == 0) {
 		total = q.Offset + len(out) // the last page: no need to count
 	} else {
+		where, args := q.where(true)
 		rows, err := s.eventRows(ctx, q, `SELECT COUNT(*) FROM events e`+where, args)
 		if err != nil {
 			return nil, 0, fmt.Errorf("count events: %w", err)
@@ -181,7 +204,10 @@ func (s *Store) Events(ctx context.Context, q EventQuery) ([]EventSummary, int, 
 // in q's order, straight from the database cursor. The records carry no
 // InputDigest. It stops at fn's first error and returns it.
 func (s *Store) EachDecision(ctx context.Context, q EventQuery, fn func(DecisionRecord) error) error {
-	where, args := q.where()
+	if err := s.receivedSeqs(ctx, &q); err != nil {
+		return fmt.Errorf("decisions: %w", err)
+	}
+	where, args := q.where(false)
 	window, wargs := q.window()
 	rows, err := s.eventRows(ctx, q, `SELECT e.seq, e.event_id, e.event_type, e.status, d.revision, d.input, d.actions,
 			d.eval_micros, d.error, d.decided_at
@@ -209,4 +235,65 @@ func (s *Store) EachDecision(ctx context.Context, q EventQuery, fn func(Decision
 		return fmt.Errorf("decisions: %w", err)
 	}
 	return nil
+}
+
+// inboxEndpoints lists the distinct endpoints of the inbox by seeking
+// from one to the next in the (endpoint, event_id) index: a handful of
+// lookups where DISTINCT would read every entry.
+const inboxEndpoints = `WITH RECURSIVE eps(name) AS (
+		SELECT MIN(endpoint) FROM events
+		UNION ALL
+		SELECT (SELECT MIN(endpoint) FROM events WHERE endpoint > eps.name) FROM eps WHERE eps.name IS NOT NULL
+	) SELECT name FROM eps WHERE name IS NOT NULL`
+
+// receiveSkew bounds how much earlier than an event with a lower seq an
+// event can have been received: the time from a request's arrival to its
+// commit (body read, group commit), with a wide margin.
+const receiveSkew = 10 * time.Minute
+
+// receivedSeqs narrows q's time range to a range of seqs, so that a time
+// filter reads a primary-key range instead of needing its own index on the
+// inbox. Seqs follow commit order and received_at arrival order, which
+// differ by at most receiveSkew; searching for From-receiveSkew and
+// To+receiveSkew gives bounds no matching event lies outside of. The exact
+// received_at filter still applies within them.
+func (s *Store) receivedSeqs(ctx context.Context, q *EventQuery) error {
+	var err error
+	if !q.From.IsZero() {
+		if q.seqLo, err = s.firstReceivedAt(ctx, q.From.Add(-receiveSkew)); err != nil {
+			return err
+		}
+	}
+	if !q.To.IsZero() {
+		if q.seqHi, err = s.firstReceivedAt(ctx, q.To.Add(receiveSkew)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// firstReceivedAt binary-searches the inbox, treating received_at as
+// ordered by seq (see receivedSeqs), for a seq x such that every event
+// before x was received before t and the event at or after x, if any, at
+// or after t.
+func (s *Store) firstReceivedAt(ctx context.Context, t time.Time) (int64, error) {
+	var lo, hi int64 // the answer lies in [lo, hi]
+	if err := s.readRow(ctx, `SELECT COALESCE(MIN(seq), 1), COALESCE(MAX(seq), 0) + 1 FROM events`).Scan(&lo, &hi); err != nil {
+		return 0, err
+	}
+	at := micros(t)
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		var seq, recv int64
+		err := s.readRow(ctx, `SELECT seq, received_at FROM events WHERE seq >= ? ORDER BY seq LIMIT 1`, mid).Scan(&seq, &recv)
+		switch {
+		case errors.Is(err, sql.ErrNoRows) || err == nil && recv >= at:
+			hi = mid // no seq in [mid, seq) exists, so mid bounds as well as seq
+		case err != nil:
+			return 0, err
+		default:
+			lo = seq + 1
+		}
+	}
+	return lo, nil
 }

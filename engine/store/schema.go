@@ -177,10 +177,13 @@ var migrations = []string{
 	// found by reason through an index rather than by parsing every
 	// decision. Actions that are not valid JSON index nothing rather than
 	// fail the worker's transaction.
-	`CREATE INDEX events_endpoint_seq ON events (endpoint, seq);
-	CREATE INDEX events_type_seq ON events (event_type, seq);
-	CREATE INDEX events_received ON events (received_at);
-	CREATE INDEX events_event_id ON events (event_id);
+	//
+	// Every index on events is paid for by every acknowledgement, so the
+	// event lists make do with one more: by endpoint they scan in seq order
+	// (few endpoints, most events on one), by time they translate the range
+	// into seqs (receivedSeqs), and by bare event id they look up each
+	// endpoint's unique index.
+	`CREATE INDEX events_type_seq ON events (event_type, seq);
 	CREATE TABLE decision_actions (
 		event_seq INTEGER NOT NULL,
 		position  INTEGER NOT NULL,
