@@ -57,6 +57,10 @@ func BenchmarkEndToEnd(b *testing.B) {
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 	defer func() { cancel(); require.NoError(b, <-done) }()
+	for _, plugins := readyz(b, a); plugins != "ready"; _, plugins = readyz(b, a) {
+		require.Equal(b, "loading", plugins) // compiling Slack is not delivery
+		time.Sleep(10 * time.Millisecond)
+	}
 
 	b.ResetTimer()
 	start := time.Now()
