@@ -38,9 +38,11 @@ bench: plugins
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(COUNT) $(PKGS)
 
 # Load test over loopback: the seed Express agent and arbiter serve, measured
-# in one run with the same load generator (needs npm for express).
+# in one run with the same load generator (needs npm for express), then the
+# worker's pipeline benchmark against the seed agent's rate.
+BENCH_LOAD_FLAGS ?= --pipeline
 bench-load: build
-	ARBITER=$(BIN) examples/seed-agent/bench.sh
+	ARBITER=$(BIN) examples/seed-agent/bench.sh $(BENCH_LOAD_FLAGS)
 
 # A fresh agent on loopback, a scenario with every fault kind from
 # `arbiter sim run`, scored by `arbiter sim verify`; cleans up after itself.

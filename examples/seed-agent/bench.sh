@@ -35,6 +35,8 @@ usage: bench.sh [options]
   --serve-port P    loopback port for arbiter serve (default 3902)
   --arbiter PATH    arbiter binary (default $ARBITER, else built from this repository)
   --secret S        webhook secret (default $PACSPACE_WEBHOOK_SECRET, else random)
+  --pipeline        also run the worker's pipeline benchmark (inbox to committed
+                    decision, no HTTP) and compare it with the seed agent's rate
   --keep            keep the work directory (logs, reports, arbiter's database)
 EOF
 }
@@ -45,7 +47,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 
 duration=10s warmup=2s connections=32 scheme=legacy shape= source=${BENCH_SOURCE:-load} customers=
-seed=1 serve=1 seed_port=3901 serve_port=3902 keep=0
+seed=1 serve=1 seed_port=3901 serve_port=3902 keep=0 pipeline=0
 arbiter=${ARBITER:-}
 secret=${PACSPACE_WEBHOOK_SECRET:-}
 targets=()
@@ -67,6 +69,7 @@ while (($#)); do
 	--arbiter) arbiter=${2:?}; shift ;;
 	--secret) secret=${2:?}; shift ;;
 	--keep) keep=1 ;;
+	--pipeline) pipeline=1 ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; die "unknown argument: $1" ;;
 	esac
@@ -179,7 +182,7 @@ what="$scheme $shape events"
 [[ $source == load ]] || what="$what from arbiter sim run ($customers customers)"
 echo "bench: $what, $connections connections, $duration per target (warm-up $warmup), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 status=0
-cpu=()
+cpu=() rates=()
 for i in "${!urls[@]}"; do
 	echo
 	echo "== ${names[$i]}"
@@ -200,6 +203,16 @@ for i in "${!urls[@]}"; do
 	if [[ -n $pid ]]; then
 		cpu[i]=$(awk -v a="$before" -v b="$(cpu_ticks "$pid")" -v hz="$hz" 'BEGIN {printf "%.2f", (b - a) / hz}')
 		echo "receiver CPU time during the measurement: ${cpu[i]}s"
+	fi
+	if [[ ${names[$i]} == arbiter* ]]; then
+		# Did deciding keep up? What was acknowledged but not yet decided.
+		metrics=${urls[$i]%/webhooks/*}/metrics
+		depth() { curl -fsS "$metrics" | awk '/^arbiter_inbox_depth /{print $2}'; }
+		backlog=$(depth) t0=$(date +%s.%N)
+		while [[ $(depth) != 0 ]] && awk -v t0="$t0" -v now="$(date +%s.%N)" 'BEGIN {exit !(now - t0 < 120)}'; do
+			sleep 0.2
+		done
+		echo "backlog at the end: ${backlog:-?} events not yet decided; all decided $(awk -v t0="$t0" -v now="$(date +%s.%N)" 'BEGIN {printf "%.1f", now - t0}')s later"
 	fi
 done
 
@@ -235,5 +248,25 @@ for i in "${!urls[@]}"; do
 		per=$(awk -v ok="$ok" -v c="$c" 'BEGIN {if (c > 0) printf "%.0f", ok / c; else print "-"}')
 	fi
 	printf '%-48s %10.1f %8.2f %8.2f %8.2f %7d %7s %12s\n' "${names[$i]:0:48}" "$eps" "$p50" "$p99" "$max" "$failed" "${c:--}" "$per"
+	rates[i]=$eps
 done
+
+seed_rate=
+if ((seed)) && [[ -n ${rates[0]:-} ]]; then
+	seed_rate=${rates[0]}
+	for i in "${!urls[@]}"; do
+		((i > 0)) && [[ -n ${rates[i]:-} ]] || continue
+		awk -v a="${rates[i]}" -v s="$seed_rate" -v n="${names[$i]%% (*}" 'BEGIN {if (s > 0) printf "%s: %.2f× the seed agent'"'"'s events/s\n", n, a / s}'
+	done
+fi
+if ((pipeline)); then
+	echo
+	echo "== pipeline: go test -bench Pipeline -benchtime 20000x ./engine/worker"
+	out=$(cd "$repo" && go test -run '^$' -bench Pipeline -benchtime 20000x -count 1 ./engine/worker) || { echo "$out"; exit 1; }
+	echo "$out" | grep Benchmark
+	prate=$(echo "$out" | awk '/^BenchmarkPipeline/ {for (i = 1; i < NF; i++) if ($(i + 1) == "events/s") print $i}')
+	if [[ -n $seed_rate && -n $prate ]]; then
+		awk -v p="$prate" -v s="$seed_rate" 'BEGIN {printf "pipeline: %.2f× the seed agent'"'"'s events/s\n", p / s}'
+	fi
+fi
 exit "$status"
