@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/arbiter-dev/arbiter/engine/httpapi"
 )
 
 func newChainsCmd() *cobra.Command {
@@ -41,12 +43,8 @@ up to worker.grace), and the gaps and forks recorded in it.`,
 			}
 		}
 		var out struct {
-			Chains     []chainRow `json:"chains"`
-			Pagination struct {
-				Page       int `json:"page"`
-				TotalPages int `json:"totalPages"`
-				Total      int `json:"total"`
-			} `json:"pagination"`
+			Chains     []chainRow         `json:"chains"`
+			Pagination httpapi.Pagination `json:"pagination"`
 		}
 		raw, err := c.do(cmd.Context(), "GET", "/v1/chains", q, nil, &out)
 		if err != nil {
@@ -57,7 +55,7 @@ up to worker.grace), and the gaps and forks recorded in it.`,
 			for _, ch := range out.Chains {
 				row(tw, ch.CustomerID, ch.Length, hashCell(ch.Head), ch.HeldCount, ch.GapCount, ch.ForkCount, timeCell(ch.UpdatedAt))
 			}
-			fmt.Fprintf(tw, "page %d of %d, %d customers\n", out.Pagination.Page, out.Pagination.TotalPages, out.Pagination.Total)
+			pageFooter(tw, out.Pagination, "customers")
 		})
 	}
 	cmd.Flags().IntVar(&page, "page", 1, "page number (list only)")

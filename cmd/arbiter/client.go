@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/arbiter-dev/arbiter/engine/config"
+	"github.com/arbiter-dev/arbiter/engine/httpapi"
 )
 
 // Environment for the admin API clients (webhooks, deliveries, ledger,
@@ -251,4 +252,13 @@ func timeCell(t *time.Time) string {
 		return "-"
 	}
 	return t.Local().Format("2006-01-02 15:04:05")
+}
+
+// pageFooter ends a table of one page of a list.
+func pageFooter(w io.Writer, p httpapi.Pagination, noun string) {
+	if p.Total == 0 {
+		fmt.Fprintf(w, "no %s\n", noun)
+		return
+	}
+	fmt.Fprintf(w, "page %d of %d, %d %s\n", p.Page, max(p.TotalPages, 1), p.Total, noun)
 }

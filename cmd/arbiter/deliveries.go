@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/arbiter-dev/arbiter/engine/httpapi"
 )
 
 func newDeliveriesCmd() *cobra.Command {
@@ -113,12 +115,8 @@ Rows are ordered by --sort-by, ties by id, so pages are stable.`,
 			}
 			q := f.query(cmd, map[string]int{"page": page, "limit": limit, "offset": offset})
 			var out struct {
-				Deliveries []deliveryRow `json:"deliveries"`
-				Pagination struct {
-					Page       int `json:"page"`
-					TotalPages int `json:"totalPages"`
-					Total      int `json:"total"`
-				} `json:"pagination"`
+				Deliveries []deliveryRow      `json:"deliveries"`
+				Pagination httpapi.Pagination `json:"pagination"`
 			}
 			raw, err := c.do(cmd.Context(), "GET", "/v1/deliveries", q, nil, &out)
 			if err != nil {
@@ -130,7 +128,7 @@ Rows are ordered by --sort-by, ties by id, so pages are stable.`,
 					row(tw, d.ID, d.EventID, d.Plugin, d.ActionType, d.Status, d.Attempts,
 						timeCell(d.CreatedAt), timeCell(d.DeliveredAt), errorCell(d.LastError))
 				}
-				fmt.Fprintf(tw, "page %d of %d, %d deliveries\n", out.Pagination.Page, out.Pagination.TotalPages, out.Pagination.Total)
+				pageFooter(tw, out.Pagination, "deliveries")
 			})
 		},
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/arbiter-dev/arbiter/engine/httpapi"
 	"github.com/arbiter-dev/arbiter/engine/policy"
 )
 
@@ -104,12 +105,8 @@ date, both inclusive.`,
 				q.Set("afterSeq", strconv.FormatInt(afterSeq, 10))
 			}
 			var out struct {
-				Events     []eventRow `json:"events"`
-				Pagination struct {
-					Page       int `json:"page"`
-					TotalPages int `json:"totalPages"`
-					Total      int `json:"total"`
-				} `json:"pagination"`
+				Events     []eventRow         `json:"events"`
+				Pagination httpapi.Pagination `json:"pagination"`
 			}
 			raw, err := c.do(cmd.Context(), "GET", "/v1/events", q, nil, &out)
 			if err != nil {
@@ -120,7 +117,7 @@ date, both inclusive.`,
 				for _, e := range out.Events {
 					row(tw, e.Seq, e.ID, e.Endpoint, emptyDash(e.Type), e.Status, timeCell(e.ReceivedAt), e.actionsCell())
 				}
-				fmt.Fprintf(tw, "page %d of %d, %d events\n", out.Pagination.Page, out.Pagination.TotalPages, out.Pagination.Total)
+				pageFooter(tw, out.Pagination, "events")
 			})
 		},
 	}

@@ -21,6 +21,8 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+
+	"github.com/arbiter-dev/arbiter/engine/httpapi"
 )
 
 func newLedgerCmd() *cobra.Command {
@@ -460,11 +462,7 @@ period. A ledger total above ours is records PacSpace has not verified yet.`,
 					LedgerTotal   float64 `json:"ledgerTotal"`
 					LedgerRecords int64   `json:"ledgerRecords"`
 				} `json:"periods"`
-				Pagination struct {
-					Page       int `json:"page"`
-					TotalPages int `json:"totalPages"`
-					Total      int `json:"total"`
-				} `json:"pagination"`
+				Pagination httpapi.Pagination `json:"pagination"`
 			}
 			raw, err := c.do(cmd.Context(), "GET", "/v1/ledger/periods", q, nil, &out)
 			if err != nil {
@@ -476,7 +474,7 @@ period. A ledger total above ours is records PacSpace has not verified yet.`,
 				for _, p := range out.Periods {
 					row(tw, p.PeriodID, num(p.OurTotal), p.Deltas, num(p.LedgerTotal), p.LedgerRecords)
 				}
-				fmt.Fprintf(tw, "page %d of %d, %d periods\n", out.Pagination.Page, out.Pagination.TotalPages, out.Pagination.Total)
+				pageFooter(tw, out.Pagination, "periods")
 			})
 		},
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/arbiter-dev/arbiter/engine/httpapi"
 )
 
 func newWebhooksCmd() *cobra.Command {
@@ -134,12 +136,8 @@ requests it refused and when it last accepted one.`,
 				}
 			}
 			var out struct {
-				Webhooks   []webhookRow `json:"webhooks"`
-				Pagination struct {
-					Page       int `json:"page"`
-					TotalPages int `json:"totalPages"`
-					Total      int `json:"total"`
-				} `json:"pagination"`
+				Webhooks   []webhookRow       `json:"webhooks"`
+				Pagination httpapi.Pagination `json:"pagination"`
 			}
 			raw, err := c.do(cmd.Context(), "GET", "/v1/webhooks", q, nil, &out)
 			if err != nil {
@@ -151,7 +149,7 @@ requests it refused and when it last accepted one.`,
 					row(tw, w.ID, enabledCell(w.Enabled), w.SuccessCount, w.FailureCount, timeCell(w.LastTriggered),
 						w.ActiveSecrets, timeCell(w.CreatedAt), w.URL)
 				}
-				fmt.Fprintf(tw, "page %d of %d, %d endpoints\n", out.Pagination.Page, out.Pagination.TotalPages, out.Pagination.Total)
+				pageFooter(tw, out.Pagination, "endpoints")
 			})
 		},
 	}
