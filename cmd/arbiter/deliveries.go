@@ -269,10 +269,10 @@ func newDeliveriesRetryCmd(o *clientOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "retry ID",
 		Short: "Send a failed delivery again",
-		Long: `Make a failed delivery pending again, due at once. Its attempt history is
-kept and the next attempt is numbered after it; if that attempt fails the
-delivery is failed again. Only failed deliveries can be retried: any other
-status is an error that names it.`,
+		Long: `Make a failed delivery pending again, due at once, with a fresh set of
+attempts (dispatch.max_attempts, with backoff). Its attempt history is kept
+and the next attempt is numbered after it. Only failed deliveries can be
+retried: any other status is an error that names it.`,
 		Example: `  arbiter deliveries retry dlv_3f9a1c07d2b84e6a5c0d9e12`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -267,9 +267,9 @@ func (d *Dispatcher) deliver(ctx context.Context, del store.Delivery) store.Atte
 	switch {
 	case a.Result == "ok":
 		a.Status = engine.DeliveryDelivered
-	case retry && attempt < d.cfg.MaxAttempts:
+	case retry && attempt-del.RetriedAfter < d.cfg.MaxAttempts:
 		a.Status = engine.DeliveryPending
-		a.NextAttemptAt = d.cfg.Now().Add(d.backoff(attempt, retryAfter))
+		a.NextAttemptAt = d.cfg.Now().Add(d.backoff(attempt-del.RetriedAfter, retryAfter))
 	default:
 		a.Status = engine.DeliveryFailed
 	}

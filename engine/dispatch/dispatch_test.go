@@ -170,6 +170,30 @@ func TestServerErrorsEndInDeadLetter(t *testing.T) {
 	require.True(t, d.LastError != "", "the last error is kept")
 }
 
+// TestRetryGetsFreshAttempts: a failed delivery an operator retries is
+// retried with backoff again, not failed after one more attempt, and its
+// attempts go on counting.
+func TestRetryGetsFreshAttempts(t *testing.T) {
+	slack := newFakeSlack(t, 500, 500, 500, 500, 500, http.StatusOK)
+	h := newHarness(t, slack.srv.URL)
+	ids := h.queue(t, "slack")
+	d := h.run(t, dispatch.Config{MaxAttempts: 3, BaseDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond})
+	del, _ := h.waitFor(t, ids[0], 10*time.Second)
+	require.Equal(t, engine.DeliveryFailed, del.Status)
+	require.Equal(t, 3, del.Attempts)
+
+	was, err := h.store.RetryDelivery(context.Background(), ids[0], time.Now())
+	require.NoError(t, err)
+	require.Equal(t, engine.DeliveryFailed, was)
+	d.Notify()
+	del, attempts := h.waitFor(t, ids[0], 10*time.Second)
+	require.Equal(t, engine.DeliveryDelivered, del.Status)
+	require.Equal(t, 6, del.Attempts) // two more failures were retried, the third attempt after the retry delivered
+	require.Equal(t, 6, len(attempts))
+	require.Equal(t, 6, attempts[5].Attempt)
+	require.Equal(t, int64(6), slack.calls.Load())
+}
+
 func TestClientErrorFailsAtOnce(t *testing.T) {
 	slack := newFakeSlack(t, http.StatusBadRequest)
 	h := newHarness(t, slack.srv.URL)

@@ -28,6 +28,7 @@ type Delivery struct {
 	IdempotencyKey string
 	Status         engine.DeliveryStatus
 	Attempts       int
+	RetriedAfter   int // attempts made before the last manual retry; the retry budget counts from here
 	LastError      string
 	NextAttemptAt  time.Time
 	CreatedAt      time.Time
@@ -48,8 +49,8 @@ type Attempt struct {
 }
 
 const deliveryColumns = `d.id, d.event_seq, d.event_id, e.event_type, e.endpoint, e.stream, e.received_at, d.plugin,
-	d.action_index, d.action_type, d.action, d.idempotency_key, d.status, d.attempts, d.last_error,
-	d.next_attempt_at, d.created_at, d.delivered_at`
+	d.action_index, d.action_type, d.action, d.idempotency_key, d.status, d.attempts, d.retried_after,
+	d.last_error, d.next_attempt_at, d.created_at, d.delivered_at`
 
 func scanDelivery(row scanner) (Delivery, error) {
 	var (
@@ -58,8 +59,8 @@ func scanDelivery(row scanner) (Delivery, error) {
 		recv, next, created, delivered int64
 	)
 	err := row.Scan(&d.ID, &d.EventSeq, &d.EventID, &d.EventType, &d.Endpoint, &d.Stream, &recv, &d.Plugin,
-		&d.ActionIndex, &d.ActionType, &action, &d.IdempotencyKey, &status, &d.Attempts, &d.LastError,
-		&next, &created, &delivered)
+		&d.ActionIndex, &d.ActionType, &action, &d.IdempotencyKey, &status, &d.Attempts, &d.RetriedAfter,
+		&d.LastError, &next, &created, &delivered)
 	if err != nil {
 		return d, err
 	}

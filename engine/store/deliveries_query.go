@@ -164,12 +164,13 @@ func (s *Store) Deliveries(ctx context.Context, q DeliveryQuery) ([]Delivery, in
 	return out, total, nil
 }
 
-// RetryDelivery makes a failed delivery pending and due at now. Its
-// attempts are kept, and the next one is numbered after them. It returns the
+// RetryDelivery makes a failed delivery pending and due at now, with a
+// fresh set of attempts: those made are kept, the next one is numbered
+// after them, and the dispatcher's limit counts from there. It returns the
 // status the delivery had: only a failed one changes.
 func (s *Store) RetryDelivery(ctx context.Context, id string, now time.Time) (engine.DeliveryStatus, error) {
-	res, err := s.w.ExecContext(ctx, `UPDATE deliveries SET status = ?, next_attempt_at = ?, updated_at = ?
-		WHERE id = ? AND status = ?`,
+	res, err := s.w.ExecContext(ctx, `UPDATE deliveries SET status = ?, next_attempt_at = ?, updated_at = ?,
+		retried_after = attempts WHERE id = ? AND status = ?`,
 		string(engine.DeliveryPending), micros(now), micros(now), id, string(engine.DeliveryFailed))
 	if err != nil {
 		return "", fmt.Errorf("retry delivery %s: %w", id, err)

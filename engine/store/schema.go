@@ -208,6 +208,9 @@ var migrations = []string{
 	INSERT INTO decision_actions (event_seq, position, reason)
 	SELECT d.event_seq, a.key, COALESCE(json_extract(a.value, '$.reason'), '')
 	FROM decisions d, json_each(CASE WHEN json_valid(d.actions) THEN d.actions ELSE '[]' END) a;`,
+	// A manual retry gives a failed delivery a fresh set of attempts: its
+	// attempts go on counting, from retried_after.
+	`ALTER TABLE deliveries ADD COLUMN retried_after INTEGER NOT NULL DEFAULT 0;`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {
