@@ -6,12 +6,16 @@ package normalize
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	// encoding/json's API, five times faster here (BenchmarkNormalize); the
+	// receiver still judges validity with encoding/json, and FuzzDecoderAgrees
+	// holds the two to the same reading.
+	json "github.com/goccy/go-json"
 
 	"github.com/arbiter-dev/arbiter/engine"
 )

@@ -1,19 +1,23 @@
 package normalize_test
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	gojson "github.com/goccy/go-json"
 
 	"github.com/arbiter-dev/arbiter/engine"
 	"github.com/arbiter-dev/arbiter/engine/normalize"
 	"github.com/arbiter-dev/arbiter/engine/testing/require"
 )
 
-func load(t *testing.T, path string) *engine.Event {
+func load(t testing.TB, path string) *engine.Event {
 	t.Helper()
 	body, err := os.ReadFile(path)
 	require.NoError(t, err)
@@ -150,6 +154,34 @@ func FuzzNormalize(f *testing.F) {
 		}
 		if n.Stream == "" || n.Input.Event.Type == "" || n.Input.Event.Shape == "" {
 			t.Fatalf("normalized event lacks stream, type or shape: %+v", n)
+		}
+	})
+}
+
+// FuzzDecoderAgrees: the normalizer decodes with github.com/goccy/go-json
+// for speed while the receiver accepts what encoding/json calls valid; for
+// every such body both must read the same document.
+func FuzzDecoderAgrees(f *testing.F) {
+	entries, _ := os.ReadDir("../../testdata/events")
+	for _, e := range entries {
+		if b, err := os.ReadFile(filepath.Join("../../testdata/events", e.Name())); err == nil && strings.HasSuffix(e.Name(), ".json") {
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if !json.Valid(body) {
+			return
+		}
+		var std, fast any
+		stdErr, fastErr := json.Unmarshal(body, &std), gojson.Unmarshal(body, &fast)
+		if (stdErr == nil) != (fastErr == nil) {
+			t.Fatalf("decoders disagree: encoding/json %v, go-json %v", stdErr, fastErr)
+		}
+		if stdErr != nil {
+			return // both refuse it (a number out of range, say)
+		}
+		if !reflect.DeepEqual(std, fast) {
+			t.Fatalf("decoders disagree:\nencoding/json %#v\ngo-json       %#v", std, fast)
 		}
 	})
 }
