@@ -12,9 +12,16 @@ const ABIVersion = 1
 
 // HostModule is the module name under which the host exports its functions.
 // A guest may import only from HostModule and from "wasi_snapshot_preview1"
-// (which Go's wasip1 runtime needs; it is given no files, environment,
-// arguments or sockets).
+// (which Go's wasip1 runtime needs; it is given no files, arguments or
+// sockets, and no environment but EnvPlugin).
 const HostModule = "arbiter"
+
+// EnvPlugin is the one WASI environment variable the host may set: the
+// name of the plugin an instance serves, in a module that holds several
+// (the bundled plugins are one such module). The host sets it for every
+// instance when the operator names an entry, and never otherwise. A module
+// holding one plugin may ignore it.
+const EnvPlugin = "ARBITER_PLUGIN"
 
 // Guest exports. A guest is a reactor: it exports "memory", FuncAlloc and
 // FuncHandle, optionally FuncDescribe, and optionally "_initialize", which
@@ -95,6 +102,13 @@ const (
 	// instances the host runs at once: 1 makes calls strictly sequential,
 	// which a store plugin with a read-modify-write on the key-value store
 	// needs.
+	//
+	// A module holding several plugins (see EnvPlugin) describes the one
+	// EnvPlugin names. With EnvPlugin unset, or naming none of them, it
+	// describes no plugin: it answers the names it holds and why it chose
+	// none, which is how a host lists them:
+	//
+	//	{"abi":1,"plugins":["console","slack"],"error":"..."}
 	FuncDescribe = "describe"
 )
 

@@ -95,7 +95,7 @@ func handle(ptr, size uint32) uint64 {
 //go:wasmexport describe
 func describe() uint64 {
 	if info == nil {
-		info = encodeInfo(registered.Info)
+		info = describeOutput()
 	}
 	return uint64(addr(info))<<32 | uint64(len(info))
 }

@@ -22,6 +22,11 @@
 //		return sdk.OK("logged")
 //	}
 //
+// A module may hold several plugins: each is a package that registers
+// itself, and a main package imports them all (plugins/bundled does, for
+// the bundled plugins). The host then names the plugin an instance serves
+// in the ARBITER_PLUGIN environment variable; see Register.
+//
 // The SDK exports alloc, handle and describe, and wraps the host functions:
 // Log, HTTP, KVGet, KVSet, Now and Secret. A panic in Handle is not
 // recovered: the host counts the call as a trap and replaces the instance.
@@ -38,6 +43,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/arbiter-dev/arbiter/plugins/abi"
@@ -125,22 +132,99 @@ type Plugin struct {
 	Handle func(*Request) Result
 }
 
-var registered Plugin
+// registry holds the registered plugins in order; served is the one this
+// instance serves, chosen on first use.
+var (
+	registry []Plugin
+	served   *Plugin
+	noServed string // why served is nil
+	chosen   bool
+)
 
-// Register installs the plugin. Call it from init; a reactor has no main.
-func Register(p Plugin) { registered = p }
+// Register installs a plugin. Call it from init; a reactor has no main.
+// A module may hold several plugins, each registered under its own
+// Info.Name (the bundled plugins are one module): the host names the one
+// an instance serves in the ARBITER_PLUGIN environment variable, which a
+// module holding one plugin does not need. Registering a name twice
+// panics.
+func Register(p Plugin) {
+	for _, r := range registry {
+		if r.Info.Name == p.Info.Name {
+			panic("sdk: plugin " + strconv.Quote(p.Info.Name) + " registered twice")
+		}
+	}
+	registry = append(registry, p)
+}
 
-// dispatch runs the registered Handle on one input and appends the output
-// JSON to dst.
+// plugin returns the plugin this instance serves, or why there is none.
+func plugin() (*Plugin, string) {
+	if !chosen {
+		name, set := syscall.Getenv(abi.EnvPlugin)
+		served, noServed = choose(registry, name, set)
+		chosen = true
+	}
+	return served, noServed
+}
+
+// choose picks the plugin named by ARBITER_PLUGIN, or the only one when it
+// is unset.
+func choose(ps []Plugin, name string, set bool) (*Plugin, string) {
+	if len(ps) == 0 {
+		return nil, "plugin registered no Handle function"
+	}
+	if !set && len(ps) == 1 {
+		return &ps[0], ""
+	}
+	for i := range ps {
+		if ps[i].Info.Name == name {
+			return &ps[i], ""
+		}
+	}
+	names := make([]string, len(ps))
+	for i, p := range ps {
+		names[i] = strconv.Quote(p.Info.Name)
+	}
+	holds := "this module holds plugins " + strings.Join(names, ", ")
+	if !set {
+		return nil, holds + "; set " + abi.EnvPlugin + " to one of them"
+	}
+	return nil, abi.EnvPlugin + " is " + strconv.Quote(name) + ", but " + holds
+}
+
+// dispatch runs the served plugin's Handle on one input and appends the
+// output JSON to dst.
 func dispatch(dst, in []byte) []byte {
-	if registered.Handle == nil {
+	p, why := plugin()
+	switch {
+	case p == nil:
+		return encodeResult(dst, Fail(why))
+	case p.Handle == nil:
 		return encodeResult(dst, Fail("plugin registered no Handle function"))
 	}
 	req, err := decodeRequest(in)
 	if err != nil {
 		return encodeResult(dst, Fail("sdk: bad input: "+err.Error()))
 	}
-	return encodeResult(dst, registered.Handle(req))
+	return encodeResult(dst, p.Handle(req))
+}
+
+// describeOutput is the describe export's JSON: the served plugin's Info,
+// or, when there is none, the names the module holds and why.
+func describeOutput() []byte {
+	p, why := plugin()
+	if p != nil {
+		return encodeInfo(p.Info)
+	}
+	var j JSON
+	j.Object()
+	j.Key("abi").Int(ABIVersion)
+	j.Key("plugins").Array()
+	for _, r := range registry {
+		j.String(r.Info.Name)
+	}
+	j.End()
+	j.Key("error").String(why)
+	return j.End().Bytes()
 }
 
 var lastConfig []byte

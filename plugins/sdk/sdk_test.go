@@ -222,14 +222,23 @@ func BenchmarkDecodeRequest(b *testing.B) {
 	}
 }
 
-func TestDispatch(t *testing.T) {
-	defer func(p Plugin) { registered = p }(registered)
+// useRegistry makes ps the registered plugins for the rest of the test,
+// with the served one to be chosen again.
+func useRegistry(t *testing.T, ps ...Plugin) {
+	old := registry
+	t.Cleanup(func() { registry, chosen = old, false })
+	registry, chosen = nil, false
+	for _, p := range ps {
+		Register(p)
+	}
+}
 
-	registered = Plugin{}
+func TestDispatch(t *testing.T) {
+	useRegistry(t)
 	if got := string(dispatch(nil, []byte(input))); got != `{"status":"fail","message":"plugin registered no Handle function"}` {
 		t.Errorf("unregistered: %s", got)
 	}
-	Register(Plugin{Handle: func(r *Request) Result {
+	useRegistry(t, Plugin{Handle: func(r *Request) Result {
 		return Retry(r.Event.ID+" "+r.IdempotencyKey, 2*time.Second)
 	}})
 	if got := string(dispatch(nil, []byte(input))); got != `{"status":"retry","message":"evt_1 evt_1/0/slack","retryAfterMs":2000}` {
@@ -238,6 +247,79 @@ func TestDispatch(t *testing.T) {
 	if got := string(dispatch(nil, []byte(`{"abi":`))); !strings.HasPrefix(got, `{"status":"fail","message":"sdk: bad input: `) {
 		t.Errorf("bad input: %s", got)
 	}
+}
+
+func TestSeveralPlugins(t *testing.T) {
+	answer := func(msg string) func(*Request) Result {
+		return func(*Request) Result { return OK(msg) }
+	}
+	a := Plugin{Info: Info{Name: "a", Kind: KindNotifier, Version: "1"}, Handle: answer("from a")}
+	b := Plugin{Info: Info{Name: "b", Kind: KindStore, Version: "2"}, Handle: answer("from b")}
+	ps := []Plugin{a, b}
+
+	tests := []struct {
+		name    string
+		ps      []Plugin
+		env     string
+		set     bool
+		want    string // the chosen plugin's name
+		wantWhy string
+	}{
+		{"one, unset", ps[:1], "", false, "a", ""},
+		{"one, named", ps[:1], "a", true, "a", ""},
+		{"one, misnamed", ps[:1], "b", true, "", `ARBITER_PLUGIN is "b", but this module holds plugins "a"`},
+		{"several, named", ps, "b", true, "b", ""},
+		{"several, unset", ps, "", false, "", `this module holds plugins "a", "b"; set ARBITER_PLUGIN to one of them`},
+		{"several, unknown", ps, "c", true, "", `ARBITER_PLUGIN is "c", but this module holds plugins "a", "b"`},
+		{"several, empty", ps, "", true, "", `ARBITER_PLUGIN is "", but this module holds plugins "a", "b"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, why := choose(tc.ps, tc.env, tc.set)
+			if why != tc.wantWhy {
+				t.Errorf("why = %q, want %q", why, tc.wantWhy)
+			}
+			if got := ""; p != nil {
+				got = p.Info.Name
+				if got != tc.want {
+					t.Errorf("chose %q, want %q", got, tc.want)
+				}
+			} else if tc.want != "" {
+				t.Errorf("chose none, want %q", tc.want)
+			}
+		})
+	}
+
+	t.Run("serves the chosen", func(t *testing.T) {
+		t.Setenv("ARBITER_PLUGIN", "b")
+		useRegistry(t, a, b)
+		if got := string(describeOutput()); got != `{"abi":1,"name":"b","kind":"store","version":"2"}` {
+			t.Errorf("describe: %s", got)
+		}
+		if got := string(dispatch(nil, []byte(input))); got != `{"status":"ok","message":"from b"}` {
+			t.Errorf("dispatch: %s", got)
+		}
+	})
+	t.Run("lists them when none is chosen", func(t *testing.T) {
+		t.Setenv("ARBITER_PLUGIN", "c")
+		useRegistry(t, a, b)
+		want := `{"abi":1,"plugins":["a","b"],"error":"ARBITER_PLUGIN is \"c\", but this module holds plugins \"a\", \"b\""}`
+		if got := string(describeOutput()); got != want {
+			t.Errorf("describe: %s\nwant      %s", got, want)
+		}
+		if got := string(dispatch(nil, []byte(input))); got != `{"status":"fail","message":"ARBITER_PLUGIN is \"c\", but this module holds plugins \"a\", \"b\""}` {
+			t.Errorf("dispatch: %s", got)
+		}
+	})
+	t.Run("a name registered twice panics", func(t *testing.T) {
+		useRegistry(t, a)
+		defer func() {
+			if r := recover(); r != `sdk: plugin "a" registered twice` {
+				t.Errorf("recovered %v", r)
+			}
+		}()
+		Register(a)
+	})
 }
 
 // FuzzDecodeRequest: no input makes the decoder panic, and whatever it
