@@ -2,7 +2,7 @@
 # build.sh OUTDIR [bundled] — build every plugin to WebAssembly; with
 # "bundled", only the bundled plugins (what `make plugins` embeds).
 #
-#   OUTDIR/<name>.wasm           the bundled plugins, plugins/*/ (not sdk)
+#   OUTDIR/bundled.wasm          the bundled plugins, one module (plugins/bundled)
 #   OUTDIR/examples/<name>.wasm  the example plugins, examples/plugins/*/
 #   OUTDIR/testdata/<name>.wasm  the hostile test guests, testdata/plugins/*/
 #
@@ -25,7 +25,10 @@ out=$(cd "$1" && pwd)
 cd "$root"
 dirs=(plugins/*/ examples/plugins/*/ testdata/plugins/*/)
 if [[ ${2:-} == bundled ]]; then
-	dirs=(plugins/*/)
+	dirs=(plugins/bundled/)
+	# Each bundled plugin was once its own OUTDIR/<name>.wasm; the binary
+	# embeds every file in plugins/bundled, so stale ones must go.
+	find "$out" -maxdepth 1 -name '*.wasm' ! -name bundled.wasm -delete
 else
 	mkdir -p "$out/examples" "$out/testdata"
 fi
@@ -34,7 +37,6 @@ jobs=()
 for dir in "${dirs[@]}"; do
 	dir=${dir%/}
 	name=$(basename "$dir")
-	[[ $name == bundled ]] && continue
 	case $dir in
 	plugins/*) dest=$out/$name.wasm ;;
 	examples/*) dest=$out/examples/$name.wasm ;;

@@ -15,13 +15,18 @@ func newPluginCmd() *cobra.Command {
 		Use:   "plugin",
 		Short: "Work with Wasm plugins",
 	}
-	var verbose bool
+	var (
+		verbose bool
+		entry   string
+	)
 	check := &cobra.Command{
 		Use:   "check FILE.wasm",
 		Short: "Run the ABI conformance checks against a plugin",
 		Long: `Check loads a plugin the way the agent does and runs the ABI v1
 conformance checks (plugins/ABI.md): exports and their signatures, the
-describe output, and a sample delivery answered with a valid result. It
+describe output, and a sample delivery answered with a valid result. A
+module that holds several plugins (as the bundled plugins' module does) is
+checked once for each plugin it holds, or for the one --entry names. It
 exits 1 if any check fails.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -29,15 +34,19 @@ exits 1 if any check fails.`,
 			if verbose {
 				opts = append(opts, wasmhost.WithLogger(hclog.New(&hclog.LoggerOptions{Name: "plugin", Output: os.Stderr, Level: hclog.Debug})))
 			}
-			r := wasmhost.Check(cmd.Context(), args[0], opts...)
-			fmt.Fprint(cmd.OutOrStdout(), r.String())
-			if !r.Passed() {
+			failed := false
+			for _, r := range wasmhost.CheckModule(cmd.Context(), args[0], entry, opts...) {
+				fmt.Fprint(cmd.OutOrStdout(), r.String())
+				failed = failed || !r.Passed()
+			}
+			if failed {
 				return exitError{code: 1}
 			}
 			return nil
 		},
 	}
 	check.Flags().BoolVarP(&verbose, "verbose", "v", false, "show the plugin's own log lines")
+	check.Flags().StringVar(&entry, "entry", "", "in a module that holds several plugins, check only this one")
 	cmd.AddCommand(check)
 	return cmd
 }

@@ -3,7 +3,6 @@ package agent_test
 import (
 	"context"
 	"io"
-	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -27,7 +26,7 @@ import (
 // Slack plugin; the clock stops when Slack has received one message per
 // event.
 func BenchmarkEndToEnd(b *testing.B) {
-	if _, err := fs.Stat(plugins.Bundled, "bundled/slack.wasm"); err != nil {
+	if !plugins.Built() {
 		b.Skip("bundled plugins not built: run `make plugins` first")
 	}
 	var posts atomic.Int64

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,7 +45,8 @@ type pluginLanes struct {
 func (a *Agent) preparePlugins() (*pluginLanes, error) {
 	hc := wasmhost.Config{CacheDir: filepath.Join(a.cfg.DataDir, "wasm-cache")}
 	for _, p := range a.cfg.Plugins {
-		if err := checkModule(p.Path); err != nil {
+		entry, err := checkModule(p.Path)
+		if err != nil {
 			return nil, fmt.Errorf("plugin %s: %w", p.Name, err)
 		}
 		raw := []byte("{}")
@@ -57,7 +57,7 @@ func (a *Agent) preparePlugins() (*pluginLanes, error) {
 			}
 		}
 		hc.Plugins = append(hc.Plugins, wasmhost.PluginConfig{
-			Name: p.Name, Path: p.Path, Config: raw, AllowHosts: p.AllowHosts, Secrets: p.Secrets,
+			Name: p.Name, Path: p.Path, Entry: entry, Config: raw, AllowHosts: p.AllowHosts, Secrets: p.Secrets,
 			PoolSize: p.PoolSize, Timeout: p.Timeout, MemoryLimitPages: p.MemoryLimitPages,
 			MaxCallsPerInstance: p.MaxCallsPerInstance, HTTPTimeout: p.HTTPTimeout,
 			MaxResponseBytes: p.MaxResponseBytes, MaxOutputBytes: p.MaxOutputBytes,
@@ -82,10 +82,19 @@ func (l *pluginLanes) start(began time.Time) {
 	go func() {
 		defer close(l.done)
 		start := time.Now()
+		var bundled []byte // read once: every bundled plugin is this one module
 		for i, pc := range l.cfg.Plugins {
-			if l.cfg.Plugins[i].Module, l.err = bundledModule(pc.Path); l.err != nil {
-				return
+			if pc.Entry == "" || !strings.HasPrefix(pc.Path, bundledPrefix) {
+				continue
 			}
+			if bundled == nil {
+				if bundled, l.err = plugins.Module(); l.err != nil {
+					return
+				}
+			}
+			// From the binary itself, not a copy on disk: the compilation
+			// cache keys on content, not on paths.
+			l.cfg.Plugins[i].Module = bundled
 		}
 		l.host, l.err = wasmhost.New(ctx, l.cfg, l.opts...)
 		if l.err == nil {
@@ -130,29 +139,22 @@ func (l *pluginLanes) close(ctx context.Context) error {
 	return l.host.Close(ctx)
 }
 
-// checkModule checks that a plugin's path names a module: one built into
-// the binary ("bundled:<name>") or a file.
-func checkModule(path string) error {
+// checkModule checks that a plugin's path names a module: a file, or a
+// plugin built into the binary ("bundled:<name>"), whose entry in the
+// bundled module it returns.
+func checkModule(path string) (entry string, err error) {
 	name, ok := strings.CutPrefix(path, bundledPrefix)
 	if !ok {
 		_, err := os.Stat(path)
-		return err
+		return "", err
 	}
-	if _, err := fs.Stat(plugins.Bundled, "bundled/"+name+".wasm"); err != nil {
-		return fmt.Errorf("no bundled plugin %q in this binary (build with `make build`, which runs `make plugins` first)", name)
+	if !plugins.IsBundled(name) {
+		return "", fmt.Errorf("no bundled plugin %q; the bundled plugins are %s", name, strings.Join(plugins.BundledNames, ", "))
 	}
-	return nil
-}
-
-// bundledModule returns the module a "bundled:<name>" path names, from the
-// binary itself: the compilation cache keys on content, not on paths. A
-// file's module is nil here; the host reads it.
-func bundledModule(path string) ([]byte, error) {
-	name, ok := strings.CutPrefix(path, bundledPrefix)
-	if !ok {
-		return nil, nil
+	if !plugins.Built() {
+		return "", plugins.ErrNotBuilt
 	}
-	return fs.ReadFile(plugins.Bundled, "bundled/"+name+".wasm")
+	return name, nil
 }
 
 var _ wasmhost.KV = store.PluginKV{}

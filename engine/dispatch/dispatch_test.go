@@ -29,7 +29,7 @@ var compileCache string
 func TestMain(m *testing.M) {
 	wasmtest.Main(m, "dispatch", func(paths map[string]string, cache string) {
 		guests, compileCache = paths, cache
-	}, "plugins/slack", "testdata/plugins/loop")
+	}, "plugins/bundled", "testdata/plugins/loop")
 }
 
 // fakeSlack answers each post with the next status in script (the last
@@ -76,7 +76,7 @@ func newHarness(t *testing.T, slackURL string) *harness {
 	t.Cleanup(func() { st.Close() })
 	u, _ := url.Parse(slackURL)
 	host, err := wasmhost.New(ctx, wasmhost.Config{CacheDir: compileCache, Plugins: []wasmhost.PluginConfig{
-		{Name: "slack", Path: guests["slack"], AllowHosts: []string{u.Host}, Secrets: wasmhost.Secrets{"url": slackURL},
+		{Name: "slack", Path: guests["bundled"], Entry: "slack", AllowHosts: []string{u.Host}, Secrets: wasmhost.Secrets{"url": slackURL},
 			Config: json.RawMessage(`{"webhook_url_secret":"url"}`), Timeout: 2 * time.Second},
 		{Name: "hang", Path: guests["loop"], Timeout: 200 * time.Millisecond},
 	}}, wasmhost.WithKV(st.PluginKV()))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -13,7 +14,8 @@ import (
 // order they ran.
 type Report struct {
 	Path   string
-	Info   Info // as described, if describe ran
+	Entry  string // the plugin checked, in a module that holds several
+	Info   Info   // as described, if describe ran
 	Checks []CheckResult
 }
 
@@ -38,7 +40,11 @@ func (r Report) Passed() bool {
 // String renders the report one check a line, e.g. "PASS exports".
 func (r Report) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s\n", r.Path)
+	fmt.Fprintf(&b, "%s", r.Path)
+	if r.Entry != "" {
+		fmt.Fprintf(&b, " (entry %s)", r.Entry)
+	}
+	b.WriteByte('\n')
 	for _, c := range r.Checks {
 		status := "PASS"
 		switch {
@@ -94,102 +100,132 @@ var sampleRequests = []Request{
 // sample actions with valid results, twice on one instance. The plugin runs
 // sandboxed as in production, with an empty config, no allowed hosts, no
 // secrets and no store. Options are as for New (e.g. WithLogger to see the
-// guest's log).
-func Check(ctx context.Context, wasmPath string, opts ...Option) Report {
-	r := Report{Path: wasmPath}
+// guest's log). A module holding several plugins fails describe unless
+// entry names one of them; CheckModule checks each.
+func Check(ctx context.Context, wasmPath, entry string, opts ...Option) Report {
+	return checkModule(ctx, wasmPath, entry, false, opts)[0]
+}
+
+// CheckModule is Check, except that a module holding several plugins and
+// given no entry is checked once for each plugin it holds, as its describe
+// lists them, with the module compiled once. It returns a report per plugin.
+func CheckModule(ctx context.Context, wasmPath, entry string, opts ...Option) []Report {
+	return checkModule(ctx, wasmPath, entry, true, opts)
+}
+
+func checkModule(ctx context.Context, wasmPath, entry string, each bool, opts []Option) []Report {
+	r := Report{Path: wasmPath, Entry: entry}
+	pass := func(name, detail string) {
+		r.Checks = append(r.Checks, CheckResult{Name: name, Passed: true, Detail: detail})
+	}
+	fail := func(name string, err error) []Report {
+		r.Checks = append(r.Checks, CheckResult{Name: name, Detail: err.Error()})
+		return []Report{r.skip(CheckExports, CheckImports, CheckInstantiate, CheckDescribe, CheckHandle, CheckReuse)}
+	}
+
+	o := newOptions(opts)
+	cache, err := newCache(o.checkCacheDir)
+	if err != nil {
+		return fail(CheckCompile, err)
+	}
+	d := deps{cache: cache, transport: newTransport(), opts: o}
+	defer d.cache.Close(context.WithoutCancel(ctx))
+	defer d.transport.CloseIdleConnections()
+
+	rt, err := newRuntime(ctx, d, DefaultMemoryLimitPages)
+	if err != nil {
+		return fail(CheckCompile, err)
+	}
+	defer rt.Close(context.WithoutCancel(ctx))
+	wasm, err := readModule(PluginConfig{Path: wasmPath})
+	if err != nil {
+		return fail(CheckCompile, err)
+	}
+	mod, err := compileModule(ctx, rt, wasm, wasmPath)
+	var abiErr *abiError
+	switch {
+	case errors.As(err, &abiErr):
+		pass(CheckCompile, "")
+		for _, c := range []struct {
+			name string
+			err  error
+		}{{CheckExports, abiErr.exports}, {CheckImports, abiErr.imports}} {
+			if c.err != nil {
+				r.Checks = append(r.Checks, CheckResult{Name: c.name, Detail: c.err.Error()})
+			} else {
+				pass(c.name, "")
+			}
+		}
+		return []Report{r.skip(CheckInstantiate, CheckDescribe, CheckHandle, CheckReuse)}
+	case err != nil:
+		return fail(CheckCompile, err)
+	}
+	pass(CheckCompile, "")
+	exports := "alloc, handle"
+	if mod.hasDescribe {
+		exports += ", describe"
+	}
+	pass(CheckExports, exports)
+	pass(CheckImports, "")
+
+	compiled := r.Checks
+	r, err = checkPlugin(ctx, r, mod, d)
+	var ee *entryError
+	if !each || entry != "" || !errors.As(err, &ee) {
+		return []Report{r}
+	}
+	reports := make([]Report, len(ee.plugins))
+	for i, name := range ee.plugins {
+		reports[i], _ = checkPlugin(ctx, Report{Path: wasmPath, Entry: name, Checks: slices.Clone(compiled)}, mod, d)
+	}
+	return reports
+}
+
+// checkPlugin runs the checks from instantiate on, for r.Entry, on a
+// compiled module. The error is describe's, if it failed.
+func checkPlugin(ctx context.Context, r Report, mod *module, d deps) (Report, error) {
 	pass := func(name, detail string) {
 		r.Checks = append(r.Checks, CheckResult{Name: name, Passed: true, Detail: detail})
 	}
 	fail := func(name string, err error) {
 		r.Checks = append(r.Checks, CheckResult{Name: name, Detail: err.Error()})
 	}
-	skip := func(names ...string) {
-		for _, n := range names {
-			r.Checks = append(r.Checks, CheckResult{Name: n, Skipped: true})
-		}
-	}
-
-	o := newOptions(opts)
-	cache, err := newCache(o.checkCacheDir)
+	p, err := newPlugin(PluginConfig{Name: "check", Path: r.Path, Entry: r.Entry, PoolSize: 1, Timeout: checkTimeout}, d)
 	if err != nil {
-		fail(CheckCompile, err)
-		skip(CheckExports, CheckImports, CheckInstantiate, CheckDescribe, CheckHandle, CheckReuse)
-		return r
+		fail(CheckInstantiate, err)
+		return r.skip(CheckDescribe, CheckHandle, CheckReuse), nil
 	}
-	d := deps{cache: cache, transport: newTransport(), opts: o}
-	defer d.cache.Close(context.WithoutCancel(ctx))
-	defer d.transport.CloseIdleConnections()
-
-	p, err := newPlugin(ctx, PluginConfig{Name: "check", Path: wasmPath, PoolSize: 1, Timeout: checkTimeout}, d)
-	if err != nil {
-		fail(CheckCompile, err)
-		skip(CheckExports, CheckImports, CheckInstantiate, CheckDescribe, CheckHandle, CheckReuse)
-		return r
-	}
-	defer p.rt.Close(context.WithoutCancel(ctx))
-
-	err = p.compile(ctx)
-	var abiErr *abiError
-	switch {
-	case errors.As(err, &abiErr):
-		pass(CheckCompile, "")
-		if abiErr.exports != nil {
-			fail(CheckExports, abiErr.exports)
-		} else {
-			pass(CheckExports, "")
-		}
-		if abiErr.imports != nil {
-			fail(CheckImports, abiErr.imports)
-		} else {
-			pass(CheckImports, "")
-		}
-		skip(CheckInstantiate, CheckDescribe, CheckHandle, CheckReuse)
-		return r
-	case err != nil:
-		fail(CheckCompile, err)
-		skip(CheckExports, CheckImports, CheckInstantiate, CheckDescribe, CheckHandle, CheckReuse)
-		return r
-	}
-	pass(CheckCompile, "")
-	exports := "alloc, handle"
-	if p.hasDescribe {
-		exports += ", describe"
-	}
-	pass(CheckExports, exports)
-	pass(CheckImports, "")
-
+	p.mod = mod
 	first, err := p.newInstance(ctx)
 	if err != nil {
 		fail(CheckInstantiate, p.classifyInit(ctx, err))
-		skip(CheckDescribe, CheckHandle, CheckReuse)
-		return r
+		return r.skip(CheckDescribe, CheckHandle, CheckReuse), nil
 	}
 	pass(CheckInstantiate, "")
+	p.pool = newPool(1, first)
+	defer p.close(context.WithoutCancel(ctx))
 
-	if err := p.describe(ctx, first); err != nil {
-		fail(CheckDescribe, err)
-		first.close(ctx)
-		first, err = p.newInstance(ctx) // handle may still be checked
-		if err != nil {
-			skip(CheckHandle, CheckReuse)
-			return r
-		}
-	} else if p.hasDescribe {
+	describeErr := p.describe(ctx, first)
+	if describeErr != nil {
+		fail(CheckDescribe, describeErr)
+		p.pool.discard(<-p.pool.slots) // handle may still be checked, on a fresh instance
+	} else if mod.hasDescribe {
 		r.Info = p.info
 		pass(CheckDescribe, fmt.Sprintf("%s %s (%s)", p.info.Name, p.info.Version, p.info.Kind))
 	} else {
 		pass(CheckDescribe, "not exported (optional)")
 	}
-	p.pool = newPool(1, first)
 
 	var results []string
 	before := p.stats.snapshot().Instantiations
+	if describeErr != nil {
+		before++ // the fresh instance
+	}
 	for _, req := range sampleRequests {
 		res, err := p.invoke(ctx, req)
 		if err != nil {
 			fail(CheckHandle, fmt.Errorf("action %s: %w", req.Action, err))
-			skip(CheckReuse)
-			return r
+			return r.skip(CheckReuse), describeErr
 		}
 		results = append(results, string(res.Status))
 	}
@@ -197,8 +233,16 @@ func Check(ctx context.Context, wasmPath string, opts ...Option) Report {
 
 	if st := p.stats.snapshot(); st.Instantiations != before {
 		fail(CheckReuse, fmt.Errorf("%d calls needed %d new instances", st.Calls, st.Instantiations-before))
-		return r
+		return r, describeErr
 	}
 	pass(CheckReuse, "")
+	return r, describeErr
+}
+
+// skip adds the named checks as skipped: an earlier one failed.
+func (r Report) skip(names ...string) Report {
+	for _, n := range names {
+		r.Checks = append(r.Checks, CheckResult{Name: n, Skipped: true})
+	}
 	return r
 }

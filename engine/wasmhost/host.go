@@ -99,13 +99,14 @@ type Stats struct {
 // Host runs the plugins. It is safe for concurrent use.
 type Host struct {
 	cache     wazero.CompilationCache
+	modules   *modules
 	transport *http.Transport
 	plugins   map[string]*plugin
 	names     []string
 	closed    atomic.Bool
 }
 
-// New loads every plugin in cfg: it compiles each file once (through the
+// New loads every plugin in cfg: it compiles each module once (through the
 // compilation cache), checks its exports and imports against the ABI,
 // instantiates a first instance, reads its describe output and validates the
 // plugin's config against the schema it declares. Any failure fails New.
@@ -124,27 +125,15 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Host, error) {
 		transport: newTransport(),
 		plugins:   make(map[string]*plugin, len(cfg.Plugins)),
 	}
+	h.modules = newModules(h.deps(o))
 	// Plugins load in parallel: startup is bounded by the slowest, not the
-	// sum. Instances of one file wait for the first, whose compiled code
-	// they then take from the cache instead of compiling it again.
+	// sum. Plugins of one module share its compiled code: the first to
+	// need it compiles it, the others wait for it.
 	loaded := make([]*plugin, len(cfg.Plugins))
 	errs := make([]error, len(cfg.Plugins))
-	firsts := make(map[string]chan struct{}) // by path; closed when the first instance has loaded
 	var wg sync.WaitGroup
 	for i, pc := range cfg.Plugins {
-		first, later := firsts[pc.Path]
-		if !later {
-			first = make(chan struct{})
-			firsts[pc.Path] = first
-		}
-		wg.Go(func() {
-			if later {
-				<-first
-			} else {
-				defer close(first)
-			}
-			loaded[i], errs[i] = loadPlugin(ctx, pc, h.deps(o), true)
-		})
+		wg.Go(func() { loaded[i], errs[i] = loadPlugin(ctx, pc, h.modules) })
 	}
 	wg.Wait()
 	for i, pc := range cfg.Plugins {
@@ -245,10 +234,10 @@ func (h *Host) Close(ctx context.Context) error {
 	if h.closed.Swap(true) {
 		return nil
 	}
-	var errs []error
 	for _, name := range h.names {
-		errs = append(errs, h.plugins[name].close(ctx))
+		h.plugins[name].close(ctx)
 	}
+	errs := []error{h.modules.close(context.WithoutCancel(ctx))}
 	h.transport.CloseIdleConnections()
 	errs = append(errs, h.cache.Close(context.WithoutCancel(ctx)))
 	if err := errors.Join(errs...); err != nil {

@@ -7,12 +7,14 @@ import (
 	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 )
 
 // callState is what host functions know about the call in progress. It rides
 // in the context wazero passes them.
 type callState struct {
+	plugin     *plugin // whose call it is: plugins may share a runtime
 	base       hclog.Logger
 	deliveryID string
 	logger     hclog.Logger // base with the delivery id, made on first use
@@ -37,7 +39,7 @@ func withState(ctx context.Context, s *callState) context.Context {
 }
 
 func (p *plugin) newState(deliveryID string) *callState {
-	return &callState{base: p.log, deliveryID: deliveryID}
+	return &callState{plugin: p, base: p.log, deliveryID: deliveryID}
 }
 
 func (p *plugin) state(ctx context.Context) *callState {
@@ -67,23 +69,32 @@ func read(mod api.Module, fn string, ptr, n uint32) []byte {
 	return b
 }
 
-// instantiateHostModule exports the host functions to the plugin's runtime.
-func (p *plugin) instantiateHostModule(ctx context.Context) error {
-	b := p.rt.NewHostModuleBuilder(abi.HostModule)
-	export := func(name string, fn api.GoModuleFunc, params ...string) {
+// instantiateHostModule exports the host functions to a runtime. The
+// plugins sharing the runtime share them: each call runs as the plugin
+// whose call state rides in its context, with that plugin's allowlist,
+// secrets and key-value scope.
+func instantiateHostModule(ctx context.Context, rt wazero.Runtime) error {
+	b := rt.NewHostModuleBuilder(abi.HostModule)
+	export := func(name string, fn func(*plugin, context.Context, api.Module, []uint64), params ...string) {
 		sig := hostImports[name]
 		b.NewFunctionBuilder().
-			WithGoModuleFunction(fn, sig.params, sig.results).
+			WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
+				s, ok := ctx.Value(stateKey{}).(*callState)
+				if !ok {
+					panic(fmt.Errorf("%s: called outside a plugin call", name))
+				}
+				fn(s.plugin, ctx, mod, stack)
+			}), sig.params, sig.results).
 			WithParameterNames(params...).
 			Export(name)
 	}
-	export(abi.FuncLog, p.hostLog, "level", "ptr", "len")
-	export(abi.FuncNow, p.hostNow)
-	export(abi.FuncHTTP, p.hostHTTP, "ptr", "len")
-	export(abi.FuncKVGet, p.hostKVGet, "key_ptr", "key_len")
-	export(abi.FuncKVSet, p.hostKVSet, "key_ptr", "key_len", "val_ptr", "val_len")
-	export(abi.FuncSecret, p.hostSecret, "name_ptr", "name_len")
-	export(abi.FuncReadResult, p.hostReadResult, "ptr", "len")
+	export(abi.FuncLog, (*plugin).hostLog, "level", "ptr", "len")
+	export(abi.FuncNow, (*plugin).hostNow)
+	export(abi.FuncHTTP, (*plugin).hostHTTP, "ptr", "len")
+	export(abi.FuncKVGet, (*plugin).hostKVGet, "key_ptr", "key_len")
+	export(abi.FuncKVSet, (*plugin).hostKVSet, "key_ptr", "key_len", "val_ptr", "val_len")
+	export(abi.FuncSecret, (*plugin).hostSecret, "name_ptr", "name_len")
+	export(abi.FuncReadResult, (*plugin).hostReadResult, "ptr", "len")
 	_, err := b.Instantiate(ctx)
 	return err
 }

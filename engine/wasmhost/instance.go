@@ -34,7 +34,7 @@ func (p *plugin) newInstance(ctx context.Context) (*instance, error) {
 	defer cancel()
 	stderr := &tailWriter{log: p.log, redact: p.redact, stream: "stderr"}
 	stdout := &tailWriter{log: p.log, redact: p.redact, stream: "stdout"}
-	mod, err := p.rt.InstantiateModule(withState(ctx, p.newState("")), p.compiled,
+	mod, err := p.mod.rt.InstantiateModule(withState(ctx, p.newState("")), p.mod.compiled,
 		p.modConfig.WithStdout(stdout).WithStderr(stderr))
 	if err != nil {
 		if why := stderr.panicLine(); why != "" {

@@ -9,24 +9,24 @@ import (
 	"github.com/arbiter-dev/arbiter/engine/wasmhost/wasmtest"
 )
 
-// Go guests the tests run, by short name: the bundled plugins, the example,
-// and the test guests under testdata/plugins.
+// Go guests the tests run, by short name: the bundled plugins (one module
+// holding all five, see bundledNames), the example, and the test guests
+// under testdata/plugins.
 var goGuests = map[string]string{
-	"console":   "plugins/console",
-	"slack":     "plugins/slack",
-	"pagerduty": "plugins/pagerduty",
-	"webhook":   "plugins/webhook",
-	"auditlog":  "plugins/auditlog",
-	"discord":   "examples/plugins/discord",
-	"trivial":   "testdata/plugins/trivial",
-	"probe":     "testdata/plugins/probe",
-	"loop":      "testdata/plugins/loop",
-	"membomb":   "testdata/plugins/membomb",
-	"panic":     "testdata/plugins/panic",
-	"escape":    "testdata/plugins/escape",
-	"hugeout":   "testdata/plugins/hugeout",
-	"leaky":     "testdata/plugins/leaky",
+	"bundled": "plugins/bundled",
+	"discord": "examples/plugins/discord",
+	"trivial": "testdata/plugins/trivial",
+	"probe":   "testdata/plugins/probe",
+	"loop":    "testdata/plugins/loop",
+	"membomb": "testdata/plugins/membomb",
+	"panic":   "testdata/plugins/panic",
+	"escape":  "testdata/plugins/escape",
+	"hugeout": "testdata/plugins/hugeout",
+	"leaky":   "testdata/plugins/leaky",
 }
+
+// bundledNames are the plugins the "bundled" guest holds.
+var bundledNames = []string{"auditlog", "console", "pagerduty", "slack", "webhook"}
 
 // watGuests are hand-written modules, checked in as .wat with the .wasm
 // wat2wasm made from it (plugins/build.sh remakes them).

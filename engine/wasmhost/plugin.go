@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"github.com/arbiter-dev/arbiter/plugins/abi"
 	"net/http"
-	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -30,18 +29,16 @@ type deps struct {
 	opts      options
 }
 
-// plugin is one loaded plugin instance: its own wazero runtime (so its memory
-// limit and host functions are its own), the compiled module and a pool of
-// guest instances.
+// plugin is one loaded plugin instance: its compiled module, in a runtime
+// it may share with other plugin instances of that module, and a pool of
+// guest instances of its own.
 type plugin struct {
 	name         string
 	cfg          PluginConfig
 	log          hclog.Logger
-	rt           wazero.Runtime
-	compiled     wazero.CompiledModule
+	mod          *module
 	modConfig    wazero.ModuleConfig
 	info         Info
-	hasDescribe  bool
 	allow        []allowHost
 	client       *http.Client
 	redact       *redactor
@@ -56,25 +53,19 @@ type plugin struct {
 
 // loadTimes are how long a plugin's load steps took, for the startup log.
 type loadTimes struct {
-	compile     time.Duration // read, decode, validate and compile (or load from the cache)
+	compile     time.Duration // decode, validate and compile (or load from the cache); zero if another plugin did
 	instantiate time.Duration // the first instance, _initialize included
 	describe    time.Duration // describe and config validation
 }
 
-// loadPlugin runs every load step; validateConfig false skips checking the
-// plugin's config against its schema (the conformance kit has no config).
-func loadPlugin(ctx context.Context, cfg PluginConfig, d deps, validateConfig bool) (_ *plugin, err error) {
-	p, err := newPlugin(ctx, cfg, d)
+// loadPlugin runs every load step, taking the module from mods.
+func loadPlugin(ctx context.Context, cfg PluginConfig, mods *modules) (_ *plugin, err error) {
+	p, err := newPlugin(cfg, mods.d)
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			_ = p.rt.Close(context.WithoutCancel(ctx))
-		}
-	}()
-	start := time.Now()
-	if err := p.compile(ctx); err != nil {
+	var compile time.Duration
+	if p.mod, compile, err = mods.get(ctx, p.cfg); err != nil {
 		return nil, err
 	}
 	compiled := time.Now()
@@ -84,14 +75,14 @@ func loadPlugin(ctx context.Context, cfg PluginConfig, d deps, validateConfig bo
 	}
 	instantiated := time.Now()
 	if err := p.describe(ctx, first); err != nil {
+		first.close(ctx)
 		return nil, err
 	}
-	if validateConfig {
-		if err := p.validateConfig(); err != nil {
-			return nil, err
-		}
+	if err := p.validateConfig(); err != nil {
+		first.close(ctx)
+		return nil, err
 	}
-	p.loadTimes = loadTimes{compiled.Sub(start), instantiated.Sub(compiled), time.Since(instantiated)}
+	p.loadTimes = loadTimes{compile, instantiated.Sub(compiled), time.Since(instantiated)}
 	size := p.cfg.PoolSize
 	if m := p.info.MaxInstances; m > 0 && m < size {
 		size = m
@@ -100,9 +91,8 @@ func loadPlugin(ctx context.Context, cfg PluginConfig, d deps, validateConfig bo
 	return p, nil
 }
 
-// newPlugin provisions cfg and builds the runtime with WASI and the host
-// module, but compiles nothing yet.
-func newPlugin(ctx context.Context, cfg PluginConfig, d deps) (*plugin, error) {
+// newPlugin provisions cfg; its module is set by the caller.
+func newPlugin(cfg PluginConfig, d deps) (*plugin, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -127,19 +117,6 @@ func newPlugin(ctx context.Context, cfg PluginConfig, d deps) (*plugin, error) {
 	}
 	p.client = &http.Client{Transport: d.transport, CheckRedirect: p.checkRedirect}
 
-	rc := wazero.NewRuntimeConfig().
-		WithCompilationCache(d.cache).
-		WithCloseOnContextDone(!d.opts.noCloseOnDone).
-		WithMemoryLimitPages(cfg.MemoryLimitPages)
-	p.rt = wazero.NewRuntimeWithConfig(ctx, rc)
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, p.rt); err != nil {
-		_ = p.rt.Close(ctx)
-		return nil, fmt.Errorf("instantiate wasi: %w", err)
-	}
-	if err := p.instantiateHostModule(ctx); err != nil {
-		_ = p.rt.Close(ctx)
-		return nil, fmt.Errorf("instantiate host module: %w", err)
-	}
 	now := p.now
 	p.modConfig = wazero.NewModuleConfig().
 		WithName("").
@@ -150,26 +127,10 @@ func newPlugin(ctx context.Context, cfg PluginConfig, d deps) (*plugin, error) {
 			t := now()
 			return t.Unix(), int32(t.Nanosecond())
 		}, sys.ClockResolution(1))
+	if cfg.Entry != "" {
+		p.modConfig = p.modConfig.WithEnv(abi.EnvPlugin, cfg.Entry)
+	}
 	return p, nil
-}
-
-// compile reads and compiles the module, then checks it against the ABI.
-func (p *plugin) compile(ctx context.Context) (err error) {
-	wasm := p.cfg.Module
-	if wasm == nil {
-		if wasm, err = os.ReadFile(p.cfg.Path); err != nil {
-			return fmt.Errorf("read module: %w", err)
-		}
-	}
-	p.compiled, err = p.rt.CompileModule(ctx, wasm)
-	if err != nil {
-		return fmt.Errorf("compile %s: %w", p.cfg.Path, err)
-	}
-	if e := (&abiError{checkExports(p.compiled), checkImports(p.compiled)}); e.exports != nil || e.imports != nil {
-		return e
-	}
-	_, p.hasDescribe = p.compiled.ExportedFunctions()[abi.FuncDescribe]
-	return nil
 }
 
 var (
@@ -291,7 +252,7 @@ func checkImports(m wazero.CompiledModule) error {
 // describe calls the describe export on in, if the guest has one.
 func (p *plugin) describe(ctx context.Context, in *instance) error {
 	p.info = Info{ABI: abi.ABIVersion}
-	if !p.hasDescribe {
+	if !p.mod.hasDescribe {
 		return nil
 	}
 	cctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
@@ -300,19 +261,48 @@ func (p *plugin) describe(ctx context.Context, in *instance) error {
 	if err != nil {
 		return fmt.Errorf("call describe: %s", p.classify(cctx, in, err).Error())
 	}
-	info, err := parseInfo(out)
+	info, err := parseInfo(out, p.cfg.Entry)
 	if err != nil {
 		return fmt.Errorf("describe output: %w", err)
+	}
+	if p.cfg.Entry != "" && info.Name != p.cfg.Entry {
+		return fmt.Errorf("describe output: the module describes plugin %q, not entry %q", info.Name, p.cfg.Entry)
 	}
 	p.info = info
 	return nil
 }
 
-func parseInfo(out []byte) (Info, error) {
-	var info Info
+// entryError is describe's answer from a module that holds several plugins
+// when the instance was given no entry, or one the module does not hold.
+type entryError struct {
+	entry   string
+	plugins []string
+}
+
+func (e *entryError) Error() string {
+	holds := strings.Join(e.plugins, ", ")
+	if e.entry == "" {
+		return "the module holds several plugins (" + holds + "); choose one with an entry"
+	}
+	return fmt.Sprintf("the module holds no plugin %q; it holds %s", e.entry, holds)
+}
+
+// parseInfo parses describe's output for an instance given entry.
+func parseInfo(out []byte, entry string) (Info, error) {
+	var info struct {
+		Info
+		Plugins []string `json:"plugins"`
+	}
 	if err := json.Unmarshal(out, &info); err != nil {
 		return Info{}, fmt.Errorf("not a JSON object: %w", err)
 	}
+	if info.Name == "" && len(info.Plugins) > 0 {
+		return Info{}, &entryError{entry: entry, plugins: info.Plugins}
+	}
+	return checkInfo(info.Info)
+}
+
+func checkInfo(info Info) (Info, error) {
 	if info.ABI == 0 {
 		info.ABI = abi.ABIVersion
 	}
@@ -529,11 +519,10 @@ func isContextErr(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
-// close waits (until ctx is done) for the pool's instances to come back, then
-// closes the runtime, which closes any instance still running.
-func (p *plugin) close(ctx context.Context) error {
+// close waits (until ctx is done) for the pool's instances to come back
+// and closes them. Instances still running are closed with the runtime.
+func (p *plugin) close(ctx context.Context) {
 	p.pool.close(ctx)
-	return p.rt.Close(context.WithoutCancel(ctx))
 }
 
 // counters back Stats.

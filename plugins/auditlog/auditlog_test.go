@@ -1,4 +1,4 @@
-package main
+package auditlog
 
 import (
 	"bytes"
@@ -19,8 +19,8 @@ var wasmPath, compileCache string
 
 func TestMain(m *testing.M) {
 	wasmtest.Main(m, "auditlog", func(paths map[string]string, cache string) {
-		wasmPath, compileCache = paths["auditlog"], cache
-	}, "plugins/auditlog")
+		wasmPath, compileCache = paths["bundled"], cache
+	}, "plugins/bundled") // the module of every bundled plugin
 }
 
 // memKV is an in-memory wasmhost.KV for tests; failPut makes writes of a key
@@ -59,7 +59,7 @@ func newHost(t *testing.T, kv wasmhost.KV) *wasmhost.Host {
 	opts = append(opts, wasmhost.WithClock(func() time.Time { return now }))
 	h, err := wasmhost.New(context.Background(), wasmhost.Config{
 		CacheDir: compileCache,
-		Plugins:  []wasmhost.PluginConfig{{Name: "audit", Path: wasmPath, PoolSize: 4}},
+		Plugins:  []wasmhost.PluginConfig{{Name: "audit", Path: wasmPath, Entry: "auditlog", PoolSize: 4}},
 	}, opts...)
 	if err != nil {
 		t.Fatal(err)

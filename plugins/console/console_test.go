@@ -1,4 +1,4 @@
-package main
+package console
 
 import (
 	"bytes"
@@ -19,8 +19,8 @@ var wasmPath, compileCache string
 
 func TestMain(m *testing.M) {
 	wasmtest.Main(m, "console", func(paths map[string]string, cache string) {
-		wasmPath, compileCache = paths["console"], cache
-	}, "plugins/console")
+		wasmPath, compileCache = paths["bundled"], cache
+	}, "plugins/bundled") // the module of every bundled plugin
 }
 
 type syncBuffer struct {
@@ -55,7 +55,7 @@ func TestLogsAction(t *testing.T) {
 			logger := hclog.New(&hclog.LoggerOptions{Name: "arbiter", Level: hclog.Trace, Output: &buf})
 			h, err := wasmhost.New(context.Background(), wasmhost.Config{
 				CacheDir: compileCache,
-				Plugins:  []wasmhost.PluginConfig{{Name: "console", Path: wasmPath, Config: json.RawMessage(tc.config)}},
+				Plugins:  []wasmhost.PluginConfig{{Name: "console", Path: wasmPath, Entry: "console", Config: json.RawMessage(tc.config)}},
 			}, wasmhost.WithLogger(logger))
 			if err != nil {
 				t.Fatal(err)

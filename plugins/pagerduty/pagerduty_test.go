@@ -1,4 +1,4 @@
-package main
+package pagerduty
 
 import (
 	"bytes"
@@ -21,8 +21,8 @@ var wasmPath, compileCache string
 
 func TestMain(m *testing.M) {
 	wasmtest.Main(m, "pagerduty", func(paths map[string]string, cache string) {
-		wasmPath, compileCache = paths["pagerduty"], cache
-	}, "plugins/pagerduty")
+		wasmPath, compileCache = paths["bundled"], cache
+	}, "plugins/bundled") // the module of every bundled plugin
 }
 
 const routingKey = "R0UT1NGK3Y0000000000000000000000"
@@ -53,7 +53,7 @@ func newHost(t *testing.T, srv *httptest.Server, httpTimeout time.Duration) *was
 	h, err := wasmhost.New(context.Background(), wasmhost.Config{
 		CacheDir: compileCache,
 		Plugins: []wasmhost.PluginConfig{{
-			Name: "pagerduty", Path: wasmPath, Config: json.RawMessage(cfg),
+			Name: "pagerduty", Path: wasmPath, Entry: "pagerduty", Config: json.RawMessage(cfg),
 			AllowHosts:  []string{srv.Listener.Addr().String()},
 			Secrets:     wasmhost.Secrets{"pd_key": routingKey},
 			HTTPTimeout: httpTimeout,

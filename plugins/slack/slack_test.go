@@ -1,4 +1,4 @@
-package main
+package slack
 
 import (
 	"bytes"
@@ -20,8 +20,8 @@ var wasmPath, compileCache string
 
 func TestMain(m *testing.M) {
 	wasmtest.Main(m, "slack", func(paths map[string]string, cache string) {
-		wasmPath, compileCache = paths["slack"], cache
-	}, "plugins/slack")
+		wasmPath, compileCache = paths["bundled"], cache
+	}, "plugins/bundled") // the module of every bundled plugin
 }
 
 // fakeSlack is a loopback Slack incoming webhook. Each request is recorded
@@ -57,6 +57,7 @@ func newHost(t *testing.T, srv *fakeSlack, config string, httpTimeout time.Durat
 		Plugins: []wasmhost.PluginConfig{{
 			Name:        "slack",
 			Path:        wasmPath,
+			Entry:       "slack",
 			Config:      json.RawMessage(config),
 			AllowHosts:  []string{srv.Listener.Addr().String()},
 			Secrets:     wasmhost.Secrets{"slack_url": srv.URL + hookPath},
@@ -219,7 +220,7 @@ func TestSecretNotGranted(t *testing.T) {
 func TestConfigValidated(t *testing.T) {
 	_, err := wasmhost.New(context.Background(), wasmhost.Config{
 		CacheDir: compileCache,
-		Plugins:  []wasmhost.PluginConfig{{Name: "slack", Path: wasmPath, Config: json.RawMessage(`{"chanel":"#x"}`)}},
+		Plugins:  []wasmhost.PluginConfig{{Name: "slack", Path: wasmPath, Entry: "slack", Config: json.RawMessage(`{"chanel":"#x"}`)}},
 	})
 	if err == nil || !strings.Contains(err.Error(), "config does not match") {
 		t.Fatalf("want a schema error, got %v", err)

@@ -1,4 +1,4 @@
-package main
+package webhook
 
 import (
 	"context"
@@ -22,8 +22,8 @@ var wasmPath, compileCache string
 
 func TestMain(m *testing.M) {
 	wasmtest.Main(m, "webhook", func(paths map[string]string, cache string) {
-		wasmPath, compileCache = paths["webhook"], cache
-	}, "plugins/webhook")
+		wasmPath, compileCache = paths["bundled"], cache
+	}, "plugins/bundled") // the module of every bundled plugin
 }
 
 const signingSecret = "whsec_0123456789abcdef"
@@ -52,7 +52,7 @@ func newHost(t *testing.T, srv *httptest.Server, httpTimeout time.Duration) *was
 	h, err := wasmhost.New(context.Background(), wasmhost.Config{
 		CacheDir: compileCache,
 		Plugins: []wasmhost.PluginConfig{{
-			Name: "webhook", Path: wasmPath, Config: json.RawMessage(cfg),
+			Name: "webhook", Path: wasmPath, Entry: "webhook", Config: json.RawMessage(cfg),
 			AllowHosts:  []string{srv.Listener.Addr().String()},
 			Secrets:     wasmhost.Secrets{"hook_secret": signingSecret},
 			HTTPTimeout: httpTimeout,

@@ -1,5 +1,6 @@
-// Command auditlog keeps an append-only audit trail of actions in the
-// plugin's key-value namespace: one entry per delivery, shaped like the
+// Package auditlog is the bundled plugin that keeps an append-only audit
+// trail of actions in the plugin's key-value namespace: one entry per
+// delivery, shaped like the
 // verificationReceipts of PacSpace's agent pattern (receiptId, deltaIndex,
 // proofHash, verified, actions, processedAt).
 //
@@ -13,7 +14,7 @@
 // point neither loses nor duplicates an entry: a retry that finds its idem
 // key only makes sure seq has caught up. The read-modify-write of seq needs
 // calls in sequence, so describe asks for one instance (maxInstances 1).
-package main
+package auditlog
 
 import (
 	"encoding/json"
@@ -39,8 +40,6 @@ func init() {
 		Handle: handle,
 	})
 }
-
-func main() {}
 
 // Entry is one audit record. The tags document the stored JSON, which
 // Entry.JSON writes without encoding/json.

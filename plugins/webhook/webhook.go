@@ -1,5 +1,6 @@
-// Command webhook POSTs each action, with a summary of its event, as JSON to
-// a configured URL, signed so the receiver can check it came from Arbiter:
+// Package webhook is the bundled plugin that POSTs each action, with a
+// summary of its event, as JSON to a configured URL, signed so the
+// receiver can check it came from Arbiter:
 //
 //	X-Arbiter-Timestamp: 1770804000
 //	X-Arbiter-Signature: v1=<hex HMAC-SHA256(secret, "{timestamp}.{body}")>
@@ -7,7 +8,7 @@
 // the same scheme PacSpace uses for its own webhooks. The signing secret is
 // granted by name (secret_name). 2xx is ok; 429, 408 and 5xx retry (after
 // Retry-After if given); other statuses fail.
-package main
+package webhook
 
 import (
 	"crypto/hmac"
@@ -43,8 +44,6 @@ func init() {
 		Handle: handle,
 	})
 }
-
-func main() {}
 
 // encodeBody returns what the receiver gets:
 //

@@ -1,11 +1,11 @@
-// Command slack posts actions to a Slack incoming webhook as a Block Kit
-// message: severity, reason, customer, the key figures the action carries
-// and the event id.
+// Package slack is the bundled plugin that posts actions to a Slack
+// incoming webhook as a Block Kit message: severity, reason, customer, the
+// key figures the action carries and the event id.
 //
 // The webhook URL is a secret: the config names it (webhook_url_secret) and
 // the operator grants it to this plugin. Slack's 429 becomes a retry after
 // its Retry-After, 5xx and timeouts retry, other 4xx fail.
-package main
+package slack
 
 import (
 	"strconv"
@@ -44,8 +44,6 @@ func init() {
 		Handle: handle,
 	})
 }
-
-func main() {}
 
 func handle(req *sdk.Request) sdk.Result {
 	cf, err := cfg.Get(req.Config)

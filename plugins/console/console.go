@@ -1,7 +1,7 @@
-// Command console is the default route: it writes each action to Arbiter's
-// own log through the log host function. It needs no network, secrets or
+// Package console is the bundled plugin of the default route: it writes
+// each action to Arbiter's own log through the log host function. It needs no network, secrets or
 // store, so it always works.
-package main
+package console
 
 import (
 	"strings"
@@ -33,8 +33,6 @@ func init() {
 		Handle: handle,
 	})
 }
-
-func main() {}
 
 func handle(req *sdk.Request) sdk.Result {
 	c, err := cfg.Get(req.Config)

@@ -1,5 +1,6 @@
-// Command pagerduty sends actions to PagerDuty's Events API v2: a trigger
-// per action, or a resolve for an action that names what it resolves.
+// Package pagerduty is the bundled plugin that sends actions to
+// PagerDuty's Events API v2: a trigger per action, or a resolve for an
+// action that names what it resolves.
 //
 // # Dedup keys
 //
@@ -19,7 +20,7 @@
 // retries; repeats of the same problem for the same customer update the one
 // open incident instead of paging again. The delivery's idempotency key goes
 // into custom_details for tracing.
-package main
+package pagerduty
 
 import (
 	"errors"
@@ -63,8 +64,6 @@ func init() {
 		Handle: handle,
 	})
 }
-
-func main() {}
 
 // Event is an Events API v2 event.
 type Event struct {
