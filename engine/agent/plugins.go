@@ -22,8 +22,8 @@ import (
 const bundledPrefix = "bundled:"
 
 // pluginLanes is the plugin host, loaded in the background. Loading takes
-// seconds when the compilation cache is empty (each Go plugin compiles for
-// about a second of CPU), and nothing but delivery needs the plugins, so
+// a second or more when the compilation cache is empty (each Go module
+// compiles for seconds of CPU), and nothing but delivery needs the plugins, so
 // the agent serves before they are up: it accepts, queues and decides, and
 // deliveries wait in the outbox. The dispatcher starts once every plugin
 // has loaded. A plugin that fails to load stops the agent, as a bad
