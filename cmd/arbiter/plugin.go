@@ -26,8 +26,9 @@ func newPluginCmd() *cobra.Command {
 conformance checks (plugins/ABI.md): exports and their signatures, the
 describe output, and a sample delivery answered with a valid result. A
 module that holds several plugins (as the bundled plugins' module does) is
-checked once for each plugin it holds, or for the one --entry names. It
-exits 1 if any check fails.`,
+checked once for each plugin its describe lists, each chosen through its
+select export, or only for the one --entry names. It exits 1 if any check
+fails.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var opts []wasmhost.Option

@@ -34,7 +34,7 @@ func TestPluginCheckBundled(t *testing.T) {
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
 		t.Fatalf("--entry teams: %v, want exit status 1\n%s", err, out)
 	}
-	if !strings.Contains(string(out), `FAIL describe: describe output: the module holds no plugin "teams"; it holds auditlog, console, pagerduty, slack, webhook`) {
+	if !strings.Contains(string(out), `FAIL instantiate: the module holds no plugin "teams"; it holds auditlog, console, pagerduty, slack, webhook`) {
 		t.Errorf("--entry teams:\n%s", out)
 	}
 }

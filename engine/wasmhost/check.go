@@ -165,6 +165,9 @@ func checkModule(ctx context.Context, wasmPath, entry string, each bool, opts []
 	if mod.hasDescribe {
 		exports += ", describe"
 	}
+	if mod.hasSelect {
+		exports += ", select"
+	}
 	pass(CheckExports, exports)
 	pass(CheckImports, "")
 
@@ -196,8 +199,17 @@ func checkPlugin(ctx context.Context, r Report, mod *module, d deps) (Report, er
 		return r.skip(CheckDescribe, CheckHandle, CheckReuse), nil
 	}
 	p.mod = mod
+	if err := p.checkEntry(); err != nil {
+		fail(CheckInstantiate, err)
+		return r.skip(CheckDescribe, CheckHandle, CheckReuse), nil
+	}
 	first, err := p.newInstance(ctx)
-	if err != nil {
+	var ee *entryError
+	switch {
+	case errors.As(err, &ee):
+		fail(CheckInstantiate, err)
+		return r.skip(CheckDescribe, CheckHandle, CheckReuse), nil
+	case err != nil:
 		fail(CheckInstantiate, p.classifyInit(ctx, err))
 		return r.skip(CheckDescribe, CheckHandle, CheckReuse), nil
 	}

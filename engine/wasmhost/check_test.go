@@ -44,7 +44,10 @@ func TestCheckBundledModule(t *testing.T) {
 
 	r = Check(ctx, guest["bundled"], "teams", withTestCache())
 	requireContains(t, r.String(), `(entry teams)`)
-	requireContains(t, r.String(), `FAIL describe: describe output: the module holds no plugin "teams"; it holds auditlog, console`)
+	requireContains(t, r.String(), `FAIL instantiate: the module holds no plugin "teams"; it holds auditlog, console`)
+
+	r = Check(ctx, guest["minimal"], "slack", withTestCache())
+	requireContains(t, r.String(), `FAIL instantiate: entry "slack": guest does not export func[select]`)
 
 	reports := CheckModule(ctx, guest["bundled"], "", withTestCache())
 	var names []string
@@ -68,6 +71,7 @@ func TestCheckFindsProblems(t *testing.T) {
 		guest, check, detail string
 	}{
 		{"badsig", CheckExports, "func[handle] with signature (i32) -> (i32); want handle(ptr i32, len i32) -> (packed i64)"},
+		{"badsig", CheckExports, "func[select] with signature (i32) -> (i64); want select(ptr i32, len i32) -> (status i32)"},
 		{"badsig", CheckImports, "unknown func[arbiter.exec]"},
 		{"unreachable", CheckHandle, "plugin trapped: wasm error: unreachable"},
 		{"hugeout", CheckHandle, "exceeds the limit"},

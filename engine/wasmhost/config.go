@@ -49,9 +49,10 @@ type PluginConfig struct {
 	// (a plugin built into the binary); Path then only names it.
 	Module []byte `koanf:"-" json:"-"`
 	// Entry names the plugin within a module that holds several (the
-	// bundled plugins are one module). Every instance gets it as the WASI
-	// environment variable ARBITER_PLUGIN, its only one; the plugin it
-	// describes must have this name. Empty for a module of one plugin.
+	// bundled plugins are one module). Every instance is given it through
+	// the module's select export, which the module must have; the plugin
+	// it then describes must have this name. Empty for a module of one
+	// plugin.
 	Entry string `koanf:"entry"`
 	// Config is the plugin's own configuration. It is validated at load
 	// against the schema the plugin's describe export returns, and sent

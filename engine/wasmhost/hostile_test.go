@@ -89,11 +89,12 @@ func TestBadSignatureRefused(t *testing.T) {
 	for _, want := range []string{
 		`load plugin "bad"`,
 		"func[handle] with signature (i32) -> (i32); want handle(ptr i32, len i32) -> (packed i64)",
+		"func[select] with signature (i32) -> (i64); want select(ptr i32, len i32) -> (status i32)",
 		"unknown func[arbiter.exec]",
 	} {
 		requireContains(t, err.Error(), want)
 	}
-	if strings.Count(err.Error(), "\n") != 1 {
-		t.Errorf("want both problems, one per line: %q", err)
+	if strings.Count(err.Error(), "\n") != 2 {
+		t.Errorf("want all three problems, one per line: %q", err)
 	}
 }

@@ -5,10 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/arbiter-dev/arbiter/plugins/abi"
 	"strings"
 	"sync"
 
+	"github.com/arbiter-dev/arbiter/plugins/abi"
 	"github.com/tetratelabs/wazero/api"
 )
 
@@ -19,6 +19,7 @@ type instance struct {
 	alloc    api.Function
 	handle   api.Function
 	describe api.Function
+	sel      api.Function // the select export
 	stderr   *tailWriter
 	calls    int
 	buf      []byte    // input JSON, reused between calls
@@ -27,15 +28,16 @@ type instance struct {
 	inCap    uint32    // and its size
 }
 
-// newInstance instantiates the compiled module, running _initialize, within
-// the plugin's call timeout.
+// newInstance instantiates the compiled module, running _initialize, and
+// selects the plugin's entry, if it has one, within the plugin's call
+// timeout.
 func (p *plugin) newInstance(ctx context.Context) (*instance, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
+	ctx = withState(ctx, p.newState(""))
 	stderr := &tailWriter{log: p.log, redact: p.redact, stream: "stderr"}
 	stdout := &tailWriter{log: p.log, redact: p.redact, stream: "stdout"}
-	mod, err := p.mod.rt.InstantiateModule(withState(ctx, p.newState("")), p.mod.compiled,
-		p.modConfig.WithStdout(stdout).WithStderr(stderr))
+	mod, err := p.mod.rt.InstantiateModule(ctx, p.mod.compiled, p.modConfig.WithStdout(stdout).WithStderr(stderr))
 	if err != nil {
 		if why := stderr.panicLine(); why != "" {
 			err = fmt.Errorf("%w: %s", err, why)
@@ -43,14 +45,22 @@ func (p *plugin) newInstance(ctx context.Context) (*instance, error) {
 		return nil, err
 	}
 	p.stats.instantiations.Add(1)
-	return &instance{
+	in := &instance{
 		mod:      mod,
 		mem:      mod.Memory(),
 		alloc:    mod.ExportedFunction(abi.FuncAlloc),
 		handle:   mod.ExportedFunction(abi.FuncHandle),
 		describe: mod.ExportedFunction(abi.FuncDescribe),
+		sel:      mod.ExportedFunction(abi.FuncSelect),
 		stderr:   stderr,
-	}, nil
+	}
+	if p.cfg.Entry != "" {
+		if err := p.selectEntry(ctx, in); err != nil {
+			in.close(ctx)
+			return nil, err
+		}
+	}
+	return in, nil
 }
 
 func (in *instance) close(ctx context.Context) {
@@ -65,33 +75,57 @@ var errBadOutput = errors.New("bad output")
 const allocGranule = 1 << 10
 
 // callHandle writes input into guest memory and calls handle. It returns a
-// copy of the output. The buffer alloc returned is reused while inputs fit
-// (see abi.FuncAlloc), which saves a guest call per delivery.
+// copy of the output.
 func (in *instance) callHandle(ctx context.Context, input []byte, maxOut int) ([]byte, error) {
+	if err := in.write(ctx, input); err != nil {
+		return nil, err
+	}
 	s := in.stack[:]
-	if uint64(len(input)) > uint64(in.inCap) {
-		size := (uint64(len(input)) + allocGranule - 1) &^ (allocGranule - 1)
-		s[0] = size
-		if err := in.alloc.CallWithStack(ctx, s[:1]); err != nil {
-			return nil, err
-		}
-		in.inPtr, in.inCap = uint32(s[0]), 0
-		if in.inPtr == 0 {
-			return nil, fmt.Errorf("%w: alloc(%d) returned 0", errBadOutput, size)
-		}
-		if uint64(in.inPtr)+size > uint64(in.mem.Size()) {
-			return nil, fmt.Errorf("%w: alloc(%d) returned %d, out of memory bounds", errBadOutput, size, in.inPtr)
-		}
-		in.inCap = uint32(size)
-	}
-	if !in.mem.Write(in.inPtr, input) {
-		return nil, fmt.Errorf("%w: input buffer at %d is out of memory bounds", errBadOutput, in.inPtr)
-	}
 	s[0], s[1] = uint64(in.inPtr), uint64(len(input))
 	if err := in.handle.CallWithStack(ctx, s); err != nil {
 		return nil, err
 	}
 	return in.readPacked(s[0], maxOut, abi.FuncHandle)
+}
+
+// callSelect writes name into guest memory and calls select, returning its
+// status.
+func (in *instance) callSelect(ctx context.Context, name string) (uint32, error) {
+	if err := in.write(ctx, []byte(name)); err != nil {
+		return 0, err
+	}
+	s := in.stack[:]
+	s[0], s[1] = uint64(in.inPtr), uint64(len(name))
+	if err := in.sel.CallWithStack(ctx, s); err != nil {
+		return 0, err
+	}
+	return uint32(s[0]), nil
+}
+
+// write copies input to the buffer at in.inPtr. The buffer alloc returned
+// is reused while inputs fit (see abi.FuncAlloc), which saves a guest call
+// per delivery.
+func (in *instance) write(ctx context.Context, input []byte) error {
+	s := in.stack[:1]
+	if uint64(len(input)) > uint64(in.inCap) {
+		size := (uint64(len(input)) + allocGranule - 1) &^ (allocGranule - 1)
+		s[0] = size
+		if err := in.alloc.CallWithStack(ctx, s); err != nil {
+			return err
+		}
+		in.inPtr, in.inCap = uint32(s[0]), 0
+		if in.inPtr == 0 {
+			return fmt.Errorf("%w: alloc(%d) returned 0", errBadOutput, size)
+		}
+		if uint64(in.inPtr)+size > uint64(in.mem.Size()) {
+			return fmt.Errorf("%w: alloc(%d) returned %d, out of memory bounds", errBadOutput, size, in.inPtr)
+		}
+		in.inCap = uint32(size)
+	}
+	if !in.mem.Write(in.inPtr, input) {
+		return fmt.Errorf("%w: input buffer at %d is out of memory bounds", errBadOutput, in.inPtr)
+	}
+	return nil
 }
 
 // callDescribe calls describe and returns a copy of its output.

@@ -30,7 +30,7 @@ var bundledNames = []string{"auditlog", "console", "pagerduty", "slack", "webhoo
 
 // watGuests are hand-written modules, checked in as .wat with the .wasm
 // wat2wasm made from it (plugins/build.sh remakes them).
-var watGuests = []string{"minimal", "unreachable", "badsig", "oob"}
+var watGuests = []string{"minimal", "unreachable", "badsig", "oob", "refuse"}
 
 // guest maps a short name to its .wasm path.
 var guest = map[string]string{}

@@ -25,6 +25,7 @@ type module struct {
 	rt          wazero.Runtime
 	compiled    wazero.CompiledModule
 	hasDescribe bool
+	hasSelect   bool
 }
 
 // newRuntime builds a runtime with WASI and the host module. Its memory
@@ -71,8 +72,10 @@ func compileModule(ctx context.Context, rt wazero.Runtime, wasm []byte, path str
 		_ = compiled.Close(ctx)
 		return nil, e
 	}
-	_, hasDescribe := compiled.ExportedFunctions()[abi.FuncDescribe]
-	return &module{rt: rt, compiled: compiled, hasDescribe: hasDescribe}, nil
+	fns := compiled.ExportedFunctions()
+	_, hasDescribe := fns[abi.FuncDescribe]
+	_, hasSelect := fns[abi.FuncSelect]
+	return &module{rt: rt, compiled: compiled, hasDescribe: hasDescribe, hasSelect: hasSelect}, nil
 }
 
 // modules compiles each distinct module once per memory limit, and keeps

@@ -72,6 +72,8 @@ func TestSharedRuntimeKeepsPluginsApart(t *testing.T) {
 	}
 }
 
+// TestEntryErrors: an instance that serves no plugin is refused at load,
+// saying why and, when the module says, which plugins it holds.
 func TestEntryErrors(t *testing.T) {
 	tests := []struct {
 		name string
@@ -84,8 +86,10 @@ func TestEntryErrors(t *testing.T) {
 			`the module holds no plugin "teams"; it holds auditlog, console, pagerduty, slack, webhook`},
 		{"single, misnamed", PluginConfig{Name: "x", Path: guest["discord"], Entry: "slack"},
 			`the module holds no plugin "slack"; it holds discord`},
-		{"single, ignores it", PluginConfig{Name: "x", Path: guest["minimal"], Entry: "slack"},
-			`describes plugin "minimal", not entry "slack"`},
+		{"no select", PluginConfig{Name: "x", Path: guest["minimal"], Entry: "slack"},
+			`entry "slack": guest does not export func[select]; want select(ptr i32, len i32) -> (status i32)`},
+		{"select refuses", PluginConfig{Name: "x", Path: guest["refuse"], Entry: "slack"},
+			`the module holds no plugin "slack" (select returned 1)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -95,9 +99,71 @@ func TestEntryErrors(t *testing.T) {
 			}
 		})
 	}
-	// An entry the single plugin has is fine.
-	h := newHost(t, []PluginConfig{{Name: "d", Path: guest["discord"], Entry: "discord", Config: []byte(`{"webhook_url_secret":"u"}`)}})
+	// An entry the single plugin has is fine, and a module with select
+	// given no entry serves as before.
+	h := newHost(t, []PluginConfig{
+		{Name: "d", Path: guest["discord"], Entry: "discord", Config: []byte(`{"webhook_url_secret":"u"}`)},
+		{Name: "r", Path: guest["refuse"]},
+	})
 	info, err := h.Describe("d")
 	requireNoError(t, err)
 	requireEqual(t, "discord", info.Name)
+	requireOK(t, h, "r", action(`{"type":"alert"}`))
+}
+
+// TestEntryNoSelection: an instance of a module of several plugins that
+// selects none describes what it holds, and its handle fails saying why.
+func TestEntryNoSelection(t *testing.T) {
+	ctx := context.Background()
+	cache, err := newCache(compileCache)
+	requireNoError(t, err)
+	d := deps{cache: cache, transport: newTransport(), opts: newOptions(nil)}
+	rt, err := newRuntime(ctx, d, DefaultMemoryLimitPages)
+	requireNoError(t, err)
+	defer rt.Close(ctx)
+	wasm, err := os.ReadFile(guest["bundled"])
+	requireNoError(t, err)
+	mod, err := compileModule(ctx, rt, wasm, guest["bundled"])
+	requireNoError(t, err)
+	p, err := newPlugin(PluginConfig{Name: "x", Path: guest["bundled"]}, d)
+	requireNoError(t, err)
+	p.mod = mod
+	in, err := p.newInstance(ctx)
+	requireNoError(t, err)
+	defer in.close(ctx)
+
+	const why = `this module holds plugins \"auditlog\", \"console\", \"pagerduty\", \"slack\", \"webhook\"; select one of them`
+	ctx = withState(ctx, p.newState(""))
+	out, err := in.callDescribe(ctx)
+	requireNoError(t, err)
+	requireEqual(t, `{"abi":1,"plugins":["auditlog","console","pagerduty","slack","webhook"],"error":"`+why+`"}`, string(out))
+	req := action(`{"type":"alert"}`)
+	out, err = in.callHandle(ctx, appendInput(nil, &req, nil), 1<<20)
+	requireNoError(t, err)
+	requireEqual(t, `{"status":"fail","message":"`+why+`"}`, string(out))
+}
+
+// TestEntrySelectedOnEveryInstance: every instance selects its entry, not
+// only the first; one that did not would serve none of the bundled plugins.
+func TestEntrySelectedOnEveryInstance(t *testing.T) {
+	h := newHost(t, []PluginConfig{{Name: "c", Path: guest["bundled"], Entry: "console", PoolSize: 1, MaxCallsPerInstance: 1}})
+	for range 3 {
+		res := requireOK(t, h, "c", action(`{"type":"alert","reason":"r","severity":"info"}`))
+		requireContains(t, res.Message, "logged")
+	}
+	st, _ := h.Stats("c")
+	requireEqual(t, uint64(3), st.Instantiations)
+}
+
+// TestInstanceEnvironment: an instance gets no WASI environment, with an
+// entry or without; host functions are a plugin's only capabilities.
+func TestInstanceEnvironment(t *testing.T) {
+	h := newHost(t, []PluginConfig{
+		{Name: "a", Path: guest["probe"]},
+		{Name: "b", Path: guest["probe"], Entry: "probe"},
+	})
+	for _, name := range []string{"a", "b"} {
+		res := requireOK(t, h, name, action(`{"type":"probe","op":"environ"}`))
+		requireEqual(t, "0 []", res.Message)
+	}
 }

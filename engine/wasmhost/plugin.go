@@ -7,13 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/arbiter-dev/arbiter/plugins/abi"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
+	"github.com/arbiter-dev/arbiter/plugins/abi"
 	"github.com/hashicorp/go-hclog"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/tetratelabs/wazero"
@@ -66,6 +66,9 @@ func loadPlugin(ctx context.Context, cfg PluginConfig, mods *modules) (_ *plugin
 	}
 	var compile time.Duration
 	if p.mod, compile, err = mods.get(ctx, p.cfg); err != nil {
+		return nil, err
+	}
+	if err := p.checkEntry(); err != nil {
 		return nil, err
 	}
 	compiled := time.Now()
@@ -127,10 +130,15 @@ func newPlugin(cfg PluginConfig, d deps) (*plugin, error) {
 			t := now()
 			return t.Unix(), int32(t.Nanosecond())
 		}, sys.ClockResolution(1))
-	if cfg.Entry != "" {
-		p.modConfig = p.modConfig.WithEnv(abi.EnvPlugin, cfg.Entry)
-	}
 	return p, nil
+}
+
+// checkEntry refuses an entry for a module that cannot select it.
+func (p *plugin) checkEntry() error {
+	if p.cfg.Entry != "" && !p.mod.hasSelect {
+		return fmt.Errorf("entry %q: guest does not export func[%s]; want %s", p.cfg.Entry, abi.FuncSelect, abi.SigSelect)
+	}
+	return nil
 }
 
 var (
@@ -151,6 +159,7 @@ var guestExports = []struct {
 	{abi.FuncAlloc, signature{[]api.ValueType{i32}, []api.ValueType{i32}, abi.SigAlloc}, true},
 	{abi.FuncHandle, signature{[]api.ValueType{i32, i32}, []api.ValueType{i64}, abi.SigHandle}, true},
 	{abi.FuncDescribe, signature{nil, []api.ValueType{i64}, abi.SigDescribe}, false},
+	{abi.FuncSelect, signature{[]api.ValueType{i32, i32}, []api.ValueType{i32}, abi.SigSelect}, false},
 }
 
 var hostImports = map[string]signature{
@@ -201,7 +210,8 @@ type abiError struct{ exports, imports error }
 
 func (e *abiError) Error() string { return errors.Join(e.exports, e.imports).Error() }
 
-// checkExports verifies memory, alloc, handle and, if present, describe.
+// checkExports verifies memory, alloc, handle and, if present, describe and
+// select.
 func checkExports(m wazero.CompiledModule) error {
 	var errs []error
 	if _, ok := m.ExportedMemories()["memory"]; !ok {
@@ -272,19 +282,45 @@ func (p *plugin) describe(ctx context.Context, in *instance) error {
 	return nil
 }
 
-// entryError is describe's answer from a module that holds several plugins
-// when the instance was given no entry, or one the module does not hold.
+// entryError is an instance serving no plugin: one of a module that holds
+// several, given no entry, or one whose select refused the entry. plugins
+// are the module's, if its describe listed them.
 type entryError struct {
 	entry   string
 	plugins []string
+	status  uint32 // what select returned
 }
 
 func (e *entryError) Error() string {
 	holds := strings.Join(e.plugins, ", ")
-	if e.entry == "" {
+	switch {
+	case e.entry == "":
 		return "the module holds several plugins (" + holds + "); choose one with an entry"
+	case len(e.plugins) == 0:
+		return fmt.Sprintf("the module holds no plugin %q (select returned %d)", e.entry, e.status)
 	}
 	return fmt.Sprintf("the module holds no plugin %q; it holds %s", e.entry, holds)
+}
+
+// selectEntry tells a new instance which plugin it serves. When the module
+// refuses, its describe, now serving none, lists the plugins it holds.
+func (p *plugin) selectEntry(ctx context.Context, in *instance) error {
+	status, err := in.callSelect(ctx, p.cfg.Entry)
+	if err != nil || status == 0 {
+		return err
+	}
+	e := &entryError{entry: p.cfg.Entry, status: status}
+	if in.describe != nil {
+		if out, err := in.callDescribe(ctx); err == nil {
+			var list struct {
+				Plugins []string `json:"plugins"`
+			}
+			if json.Unmarshal(out, &list) == nil {
+				e.plugins = list.Plugins
+			}
+		}
+	}
+	return e
 }
 
 // parseInfo parses describe's output for an instance given entry.

@@ -12,21 +12,14 @@ const ABIVersion = 1
 
 // HostModule is the module name under which the host exports its functions.
 // A guest may import only from HostModule and from "wasi_snapshot_preview1"
-// (which Go's wasip1 runtime needs; it is given no files, arguments or
-// sockets, and no environment but EnvPlugin).
+// (which Go's wasip1 runtime needs; it is given no files, arguments,
+// sockets or environment).
 const HostModule = "arbiter"
 
-// EnvPlugin is the one WASI environment variable the host may set: the
-// name of the plugin an instance serves, in a module that holds several
-// (the bundled plugins are one such module). The host sets it for every
-// instance when the operator names an entry, and never otherwise. A module
-// holding one plugin may ignore it.
-const EnvPlugin = "ARBITER_PLUGIN"
-
 // Guest exports. A guest is a reactor: it exports "memory", FuncAlloc and
-// FuncHandle, optionally FuncDescribe, and optionally "_initialize", which
-// the host calls once when it instantiates the module (Go's
-// -buildmode=c-shared emits it). A "_start" export is never called.
+// FuncHandle, optionally FuncDescribe and FuncSelect, and optionally
+// "_initialize", which the host calls once when it instantiates the module
+// (Go's -buildmode=c-shared emits it). A "_start" export is never called.
 const (
 	// FuncAlloc returns guest memory for the host to write handle inputs
 	// into.
@@ -103,13 +96,33 @@ const (
 	// which a store plugin with a read-modify-write on the key-value store
 	// needs.
 	//
-	// A module holding several plugins (see EnvPlugin) describes the one
-	// EnvPlugin names. With EnvPlugin unset, or naming none of them, it
-	// describes no plugin: it answers the names it holds and why it chose
-	// none, which is how a host lists them:
+	// A module holding several plugins describes the one FuncSelect
+	// chose. With none chosen, it describes no plugin: it answers the names
+	// it holds and why it chose none, which is how a host lists them:
 	//
 	//	{"abi":1,"plugins":["console","slack"],"error":"..."}
 	FuncDescribe = "describe"
+
+	// FuncSelect chooses the plugin an instance serves, in a module that
+	// holds several (the bundled plugins are one such module). The host
+	// calls it once per instance, right after instantiation and before
+	// any other export but FuncAlloc, when the operator names an entry,
+	// and never otherwise. A module holding several plugins must export
+	// it; a module holding one may, and then succeeds only for its own
+	// name.
+	//
+	// # Parameters
+	//
+	//   - ptr (i32): offset of the entry name, UTF-8, in a buffer
+	//     returned by FuncAlloc (the one later inputs are written to).
+	//   - len (i32): length of the name in bytes.
+	//
+	// # Result
+	//
+	//   - status (i32): zero if the instance now serves that plugin;
+	//     anything else if the module holds no plugin of that name, and
+	//     the host discards the instance.
+	FuncSelect = "select"
 )
 
 // Host functions, imported from HostModule.
@@ -281,6 +294,7 @@ const (
 	SigAlloc      = "alloc(size i32) -> (ptr i32)"
 	SigHandle     = "handle(ptr i32, len i32) -> (packed i64)"
 	SigDescribe   = "describe() -> (packed i64)"
+	SigSelect     = "select(ptr i32, len i32) -> (status i32)"
 	SigLog        = "log(level i32, ptr i32, len i32)"
 	SigNow        = "now() -> (nanos i64)"
 	SigHTTP       = "http(ptr i32, len i32) -> (reply i64)"

@@ -1,7 +1,7 @@
 // Command bundled is the one Wasm module that holds every bundled plugin.
-// Each instance serves the plugin the host names in ARBITER_PLUGIN (see
-// plugins/ABI.md), so five plugins share one Go runtime and the host
-// decodes, validates and compiles one module instead of five.
+// Each instance serves the plugin the host names through the select
+// export (see plugins/ABI.md), so five plugins share one Go runtime and the
+// host decodes, validates and compiles one module instead of five.
 //
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o bundled.wasm ./plugins/bundled
 //

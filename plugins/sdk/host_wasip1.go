@@ -100,6 +100,19 @@ func describe() uint64 {
 	return uint64(addr(info))<<32 | uint64(len(info))
 }
 
+//lint:ignore U1000 called by the host through go:wasmexport
+//go:wasmexport select
+func selectExport(ptr, size uint32) uint32 {
+	if ptr != addr(in) || size > uint32(len(in)) {
+		return 2
+	}
+	info = nil // describe what is now served
+	if !selectPlugin(string(in[:size])) {
+		return 1
+	}
+	return 0
+}
+
 //lint:ignore U1000 used by the exports
 func addr(b []byte) uint32 {
 	return uint32(uintptr(unsafe.Pointer(unsafe.SliceData(b))))

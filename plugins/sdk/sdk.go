@@ -25,11 +25,12 @@
 // A module may hold several plugins: each is a package that registers
 // itself, and a main package imports them all (plugins/bundled does, for
 // the bundled plugins). The host then names the plugin an instance serves
-// in the ARBITER_PLUGIN environment variable; see Register.
+// through the select export; see Register.
 //
-// The SDK exports alloc, handle and describe, and wraps the host functions:
-// Log, HTTP, KVGet, KVSet, Now and Secret. A panic in Handle is not
-// recovered: the host counts the call as a trap and replaces the instance.
+// The SDK exports alloc, handle, describe and select, and wraps the host
+// functions: Log, HTTP, KVGet, KVSet, Now and Secret. A panic in Handle is
+// not recovered: the host counts the call as a trap and replaces the
+// instance.
 //
 // Decoding JSON with encoding/json is slow in Wasm (tens of microseconds for
 // a small object), so the SDK splits the input with a small scanner and
@@ -44,7 +45,6 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/arbiter-dev/arbiter/plugins/abi"
@@ -133,7 +133,7 @@ type Plugin struct {
 }
 
 // registry holds the registered plugins in order; served is the one this
-// instance serves, chosen on first use.
+// instance serves, chosen by selectPlugin or, failing that, on first use.
 var (
 	registry []Plugin
 	served   *Plugin
@@ -144,9 +144,8 @@ var (
 // Register installs a plugin. Call it from init; a reactor has no main.
 // A module may hold several plugins, each registered under its own
 // Info.Name (the bundled plugins are one module): the host names the one
-// an instance serves in the ARBITER_PLUGIN environment variable, which a
-// module holding one plugin does not need. Registering a name twice
-// panics.
+// an instance serves through the select export, which a module holding
+// one plugin does not need. Registering a name twice panics.
 func Register(p Plugin) {
 	for _, r := range registry {
 		if r.Info.Name == p.Info.Name {
@@ -156,18 +155,25 @@ func Register(p Plugin) {
 	registry = append(registry, p)
 }
 
+// selectPlugin serves the plugin called name, and reports whether the
+// module holds one.
+func selectPlugin(name string) bool {
+	served, noServed = choose(registry, name, true)
+	chosen = true
+	return served != nil
+}
+
 // plugin returns the plugin this instance serves, or why there is none.
 func plugin() (*Plugin, string) {
 	if !chosen {
-		name, set := syscall.Getenv(abi.EnvPlugin)
-		served, noServed = choose(registry, name, set)
+		served, noServed = choose(registry, "", false)
 		chosen = true
 	}
 	return served, noServed
 }
 
-// choose picks the plugin named by ARBITER_PLUGIN, or the only one when it
-// is unset.
+// choose picks the plugin called name, or, when none was selected (set is
+// false), the only one.
 func choose(ps []Plugin, name string, set bool) (*Plugin, string) {
 	if len(ps) == 0 {
 		return nil, "plugin registered no Handle function"
@@ -184,11 +190,11 @@ func choose(ps []Plugin, name string, set bool) (*Plugin, string) {
 	for i, p := range ps {
 		names[i] = strconv.Quote(p.Info.Name)
 	}
-	holds := "this module holds plugins " + strings.Join(names, ", ")
+	holds := strings.Join(names, ", ")
 	if !set {
-		return nil, holds + "; set " + abi.EnvPlugin + " to one of them"
+		return nil, "this module holds plugins " + holds + "; select one of them"
 	}
-	return nil, abi.EnvPlugin + " is " + strconv.Quote(name) + ", but " + holds
+	return nil, "this module holds no plugin " + strconv.Quote(name) + "; it holds " + holds
 }
 
 // dispatch runs the served plugin's Handle on one input and appends the

@@ -260,22 +260,22 @@ func TestSeveralPlugins(t *testing.T) {
 	tests := []struct {
 		name    string
 		ps      []Plugin
-		env     string
+		sel     string // the name selected, if set
 		set     bool
 		want    string // the chosen plugin's name
 		wantWhy string
 	}{
-		{"one, unset", ps[:1], "", false, "a", ""},
-		{"one, named", ps[:1], "a", true, "a", ""},
-		{"one, misnamed", ps[:1], "b", true, "", `ARBITER_PLUGIN is "b", but this module holds plugins "a"`},
-		{"several, named", ps, "b", true, "b", ""},
-		{"several, unset", ps, "", false, "", `this module holds plugins "a", "b"; set ARBITER_PLUGIN to one of them`},
-		{"several, unknown", ps, "c", true, "", `ARBITER_PLUGIN is "c", but this module holds plugins "a", "b"`},
-		{"several, empty", ps, "", true, "", `ARBITER_PLUGIN is "", but this module holds plugins "a", "b"`},
+		{"one, none selected", ps[:1], "", false, "a", ""},
+		{"one, selected", ps[:1], "a", true, "a", ""},
+		{"one, misnamed", ps[:1], "b", true, "", `this module holds no plugin "b"; it holds "a"`},
+		{"several, selected", ps, "b", true, "b", ""},
+		{"several, none selected", ps, "", false, "", `this module holds plugins "a", "b"; select one of them`},
+		{"several, unknown", ps, "c", true, "", `this module holds no plugin "c"; it holds "a", "b"`},
+		{"several, empty", ps, "", true, "", `this module holds no plugin ""; it holds "a", "b"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p, why := choose(tc.ps, tc.env, tc.set)
+			p, why := choose(tc.ps, tc.sel, tc.set)
 			if why != tc.wantWhy {
 				t.Errorf("why = %q, want %q", why, tc.wantWhy)
 			}
@@ -290,9 +290,11 @@ func TestSeveralPlugins(t *testing.T) {
 		})
 	}
 
-	t.Run("serves the chosen", func(t *testing.T) {
-		t.Setenv("ARBITER_PLUGIN", "b")
+	t.Run("serves the selected", func(t *testing.T) {
 		useRegistry(t, a, b)
+		if !selectPlugin("b") {
+			t.Fatal("select b failed")
+		}
 		if got := string(describeOutput()); got != `{"abi":1,"name":"b","kind":"store","version":"2"}` {
 			t.Errorf("describe: %s", got)
 		}
@@ -300,14 +302,26 @@ func TestSeveralPlugins(t *testing.T) {
 			t.Errorf("dispatch: %s", got)
 		}
 	})
-	t.Run("lists them when none is chosen", func(t *testing.T) {
-		t.Setenv("ARBITER_PLUGIN", "c")
+	t.Run("lists them when none is selected", func(t *testing.T) {
 		useRegistry(t, a, b)
-		want := `{"abi":1,"plugins":["a","b"],"error":"ARBITER_PLUGIN is \"c\", but this module holds plugins \"a\", \"b\""}`
+		want := `{"abi":1,"plugins":["a","b"],"error":"this module holds plugins \"a\", \"b\"; select one of them"}`
 		if got := string(describeOutput()); got != want {
 			t.Errorf("describe: %s\nwant      %s", got, want)
 		}
-		if got := string(dispatch(nil, []byte(input))); got != `{"status":"fail","message":"ARBITER_PLUGIN is \"c\", but this module holds plugins \"a\", \"b\""}` {
+		if got := string(dispatch(nil, []byte(input))); got != `{"status":"fail","message":"this module holds plugins \"a\", \"b\"; select one of them"}` {
+			t.Errorf("dispatch: %s", got)
+		}
+	})
+	t.Run("lists them when the selection fails", func(t *testing.T) {
+		useRegistry(t, a, b)
+		if selectPlugin("c") {
+			t.Fatal("select c succeeded")
+		}
+		want := `{"abi":1,"plugins":["a","b"],"error":"this module holds no plugin \"c\"; it holds \"a\", \"b\""}`
+		if got := string(describeOutput()); got != want {
+			t.Errorf("describe: %s\nwant      %s", got, want)
+		}
+		if got := string(dispatch(nil, []byte(input))); got != `{"status":"fail","message":"this module holds no plugin \"c\"; it holds \"a\", \"b\""}` {
 			t.Errorf("dispatch: %s", got)
 		}
 	})

@@ -10,11 +10,13 @@
 //	{"type":"probe","op":"http","method":"…","url":"…","body":"…"}
 //	                                             → message = "<status> <body>", or fail with the error
 //	{"type":"probe","op":"result","status":"retry","retryAfterMs":1500,"msg":"…"}
+//	{"type":"probe","op":"environ"}              → message = how many WASI environment variables, and them
 package main
 
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"strconv"
 	"time"
 
@@ -45,6 +47,9 @@ func handle(req *sdk.Request) sdk.Result {
 			"idempotencyKey": req.IdempotencyKey, "attempt": req.Attempt, "config": req.Config,
 		})
 		return sdk.OK(string(b))
+	case "environ":
+		env := os.Environ()
+		return sdk.OK(fmt.Sprintf("%d %q", len(env), env))
 	case "log":
 		lvl, _ := f.Number("level")
 		sdk.Log(sdk.Level(lvl), f.String("msg"))
