@@ -100,6 +100,9 @@ func describe() uint64 {
 	return uint64(addr(info))<<32 | uint64(len(info))
 }
 
+// selectExport answers 0 when the module holds the plugin named in the
+// alloc buffer, 1 when it does not, and 2 for a name outside that buffer.
+//
 //lint:ignore U1000 called by the host through go:wasmexport
 //go:wasmexport select
 func selectExport(ptr, size uint32) uint32 {
