@@ -13,7 +13,8 @@ var benchAction = `{"type":"alert","reason":"period_drift","severity":"high","ou
 // with the SDK (Go runtime and input decoding included); "minimal" is the
 // hand-written WAT guest, so it measures the host alone.
 //
-// The sub-benchmarks show what the deadline costs. "close-on-done" is how
+// The sub-benchmarks show what the deadline costs, and (raw-*) what the
+// guest costs alone. "close-on-done" is how
 // the host always runs (wazero's CloseOnContextDone); "no-close-on-done"
 // turns it off, which leaves calls without an enforceable deadline and is
 // never done outside this benchmark.
@@ -37,6 +38,41 @@ func BenchmarkInvoke(b *testing.B) {
 						if _, err := h.Invoke(ctx, "p", req); err != nil {
 							b.Fatal(err)
 						}
+					}
+				})
+				// raw: the same compiled guest's handle called straight
+				// through wazero with the input already in its memory: the
+				// guest's own cost. Invoke less raw is the host's overhead
+				// per call (pool, deadline, encoding, copies, parsing).
+				b.Run("raw-"+name, func(b *testing.B) {
+					h := newHost(b, []PluginConfig{{Name: "p", Path: guest[g], PoolSize: 1}}, opts...)
+					p := h.plugins["p"]
+					ctx := context.Background()
+					in, err := p.newInstance(ctx)
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer in.close(ctx)
+					req := action(benchAction)
+					input := appendInput(nil, &req, p.cfg.Config)
+					if err := in.write(ctx, input); err != nil {
+						b.Fatal(err)
+					}
+					ctx = withState(ctx, p.newState(""))
+					s := in.stack[:]
+					b.ReportAllocs()
+					for b.Loop() {
+						s[0], s[1] = uint64(in.inPtr), uint64(len(input))
+						if err := in.handle.CallWithStack(ctx, s); err != nil {
+							b.Fatal(err)
+						}
+					}
+					out, err := in.readPacked(s[0], p.cfg.MaxOutputBytes, "handle")
+					if err != nil {
+						b.Fatal(err)
+					}
+					if res, err := parseOutput(out); err != nil || res.Status != StatusOK {
+						b.Fatalf("raw call answered %q (%v)", out, err)
 					}
 				})
 			}
