@@ -65,8 +65,9 @@ type Options struct {
 const settingAdminToken = "admin.generated_token"
 
 // New opens the store, provisions endpoints, checks the plugin
-// configuration, loads the policies and binds the listeners. Serving starts
-// with Run, which loads the plugins.
+// configuration and starts loading the plugins in the background, loads the
+// policies and binds the listeners. Serving starts with Run; deliveries
+// start once the plugins are up.
 func New(ctx context.Context, cfg config.Config, opts Options) (a *Agent, err error) {
 	began := time.Now()
 	log := opts.Logger
@@ -107,6 +108,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *Agent, err er
 		return nil, err
 	}
 	log.Debug("plugin configuration checked", "took", sinceMs(checked))
+	// With the bundled plugins in one module, loading it beside the policy
+	// gate puts plugins up about 90 ms sooner warm for 30 ms later
+	// readiness (BENCHMARKS.md, Startup).
+	a.plugins.start(a.began)
 	src := policy.Source{FS: policies.FS, DataOverrides: cfg.Policy.Data}
 	if cfg.Policy.Dir != "" {
 		src = policy.Source{Dir: cfg.Policy.Dir, DataOverrides: cfg.Policy.Data}
@@ -233,7 +238,6 @@ func (a *Agent) Run(ctx context.Context) error {
 	countersDone := make(chan error, 1)
 	go func() { countersDone <- a.counters.Run(countersCtx) }()
 	// Deliveries wait in the outbox until the plugins have loaded.
-	a.plugins.start(a.began)
 	pluginsLoaded := a.plugins.done
 	dispatchCtx, stopDispatch := context.WithCancel(context.Background())
 	dispatchDone := make(chan error, 1)
@@ -313,7 +317,10 @@ func (a *Agent) close() {
 	for _, l := range a.listeners {
 		l.Close()
 	}
-	a.store.Close() // the plugins never started loading: Run starts them
+	if a.plugins != nil {
+		a.plugins.close(context.Background())
+	}
+	a.store.Close()
 }
 
 // provisionEndpoints writes the configured endpoints to the store. An
