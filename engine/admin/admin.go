@@ -56,6 +56,9 @@ type Config struct {
 	Configured map[string]config.Endpoint
 	// Holds reports the events waiting for their predecessor proof.
 	Holds Holds
+	// Plugins are the configured plugin instances, whose stores
+	// GET /v1/plugins/{name}/store reads.
+	Plugins []string
 }
 
 // API serves the admin routes.
@@ -85,6 +88,7 @@ func New(cfg Config) *API {
 	a.deliveryRoutes()
 	a.ledgerRoutes()
 	a.eventRoutes()
+	a.pluginRoutes()
 	a.mux.Handle("POST "+policy.ReloadPath, cfg.Policies.ReloadHandler())
 	// Profiling, behind the same token: what an operator needs to see where
 	// time goes in production.

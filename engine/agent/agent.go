@@ -170,7 +170,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *Agent, err er
 	}, st, a.endpoints)
 	api := admin.New(admin.Config{Tokens: tokens, Store: st, Policies: a.policies, Throttles: a.worker, Logger: log.Named("admin"),
 		NotifyDispatch: a.dispatch.Notify,
-		Endpoints:      a.endpoints, Counters: a.counters, Webhooks: rc, Configured: cfg.Endpoints, Holds: a.worker})
+		Endpoints:      a.endpoints, Counters: a.counters, Webhooks: rc, Configured: cfg.Endpoints, Holds: a.worker,
+		Plugins: pluginNames(cfg.Plugins)})
 
 	mux := http.NewServeMux()
 	mux.Handle("/webhooks/{endpoint}", rc)

@@ -286,3 +286,50 @@ func (s *Store) ReleaseDeliveries(ctx context.Context, ids []string, now time.Ti
 	}
 	return nil
 }
+
+// KVEntry is one key of a plugin's key-value store.
+type KVEntry struct {
+	Key       string
+	Value     []byte
+	UpdatedAt time.Time
+}
+
+// List returns a page of a plugin's keys that start with prefix, in key
+// order (descending with desc), and how many keys match.
+func (kv PluginKV) List(ctx context.Context, plugin, prefix string, desc bool, limit, offset int) ([]KVEntry, int, error) {
+	// Keys in [prefix, prefix+U+10FFFF): a range of the primary key, where
+	// LIKE would need escaping and scan.
+	lo, hi := prefix, prefix+"\U0010FFFF"
+	order := "ASC"
+	if desc {
+		order = "DESC"
+	}
+	rows, err := kv.s.readRows(ctx, `SELECT kv_key, value, updated_at FROM plugin_kv
+		WHERE plugin = ? AND kv_key >= ? AND kv_key < ? ORDER BY kv_key `+order+` LIMIT ? OFFSET ?`,
+		plugin, lo, hi, limit, offset)
+	if err != nil {
+		return nil, 0, fmt.Errorf("plugin kv list: %w", err)
+	}
+	defer rows.Close()
+	var out []KVEntry
+	for rows.Next() {
+		var (
+			e       KVEntry
+			updated int64
+		)
+		if err := rows.Scan(&e.Key, &e.Value, &updated); err != nil {
+			return nil, 0, fmt.Errorf("plugin kv list: %w", err)
+		}
+		e.UpdatedAt = fromMicros(updated)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("plugin kv list: %w", err)
+	}
+	var total int
+	if err := kv.s.readRow(ctx, `SELECT COUNT(*) FROM plugin_kv WHERE plugin = ? AND kv_key >= ? AND kv_key < ?`,
+		plugin, lo, hi).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("plugin kv list: %w", err)
+	}
+	return out, total, nil
+}
