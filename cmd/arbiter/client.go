@@ -41,7 +41,7 @@ type clientOptions struct {
 func addClientFlags(cmd *cobra.Command) *clientOptions {
 	o := &clientOptions{}
 	fs := cmd.PersistentFlags()
-	fs.StringVar(&o.server, "server", "", "admin API base URL (env "+envServer+"; default: from the config file, else http://127.0.0.1:8080)")
+	fs.StringVar(&o.server, "server", "", "admin API base URL (env "+envServer+"; default: from the config file, else "+baseURL(config.Default().Listen)+")")
 	fs.StringVar(&o.token, "token", "", "admin bearer token (env "+config.EnvAdminToken+"; default: the config file's first admin.tokens)")
 	fs.StringVar(&o.configFile, "config", "", "agent configuration file to take the address and token from (env "+config.EnvConfigFile+")")
 	fs.StringVarP(&o.output, "output", "o", "", "table or json (env "+envOutput+"; default table)")
