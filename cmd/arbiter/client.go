@@ -262,3 +262,16 @@ func pageFooter(w io.Writer, p httpapi.Pagination, noun string) {
 	}
 	fmt.Fprintf(w, "page %d of %d, %d %s\n", p.Page, max(p.TotalPages, 1), p.Total, noun)
 }
+
+// shortCell fits s on one table line of at most n characters; "-" when
+// empty. --output json has it whole.
+func shortCell(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if s == "" {
+		return "-"
+	}
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -82,16 +81,7 @@ type deliveryRow struct {
 }
 
 // errorCell fits an error message on one short table line.
-func errorCell(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if s == "" {
-		return "-"
-	}
-	if r := []rune(s); len(r) > 60 {
-		return string(r[:59]) + "…"
-	}
-	return s
-}
+func errorCell(s string) string { return shortCell(s, 60) }
 
 func newDeliveriesListCmd(o *clientOptions) *cobra.Command {
 	var (

@@ -48,6 +48,6 @@ fails.`,
 	}
 	check.Flags().BoolVarP(&verbose, "verbose", "v", false, "show the plugin's own log lines")
 	check.Flags().StringVar(&entry, "entry", "", "in a module that holds several plugins, check only this one")
-	cmd.AddCommand(check)
+	cmd.AddCommand(check, newPluginStoreCmd())
 	return cmd
 }
