@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/arbiter-dev/arbiter/engine"
+	"github.com/arbiter-dev/arbiter/engine/backoff"
 	"github.com/arbiter-dev/arbiter/engine/store"
 	"github.com/arbiter-dev/arbiter/engine/wasmhost"
 )
@@ -53,6 +54,8 @@ type Dispatcher struct {
 	wake  chan struct{}
 	lanes map[string]*lane
 	done  chan store.Attempt // finished attempts, recorded in batches
+
+	backoff backoff.Policy
 }
 
 // lane is one plugin's queue: claimed deliveries wait in it for one of the
@@ -100,7 +103,8 @@ func New(cfg Config, st *store.Store, inv Invoker) *Dispatcher {
 		cfg.Registerer = prometheus.NewRegistry()
 	}
 	d := &Dispatcher{cfg: cfg, store: st, inv: inv, log: cfg.Logger, m: newMetrics(cfg.Registerer),
-		wake: make(chan struct{}, 1), lanes: map[string]*lane{}, done: make(chan store.Attempt, 1024)}
+		wake: make(chan struct{}, 1), lanes: map[string]*lane{}, done: make(chan store.Attempt, 1024),
+		backoff: backoff.Policy{Base: cfg.BaseDelay, Max: cfg.MaxDelay, Rand: cfg.Rand}}
 	for _, p := range cfg.Plugins {
 		d.lanes[p] = &lane{plugin: p, queue: make(chan store.Delivery, cfg.Concurrency*claimAhead)}
 	}
@@ -269,7 +273,7 @@ func (d *Dispatcher) deliver(ctx context.Context, del store.Delivery) store.Atte
 		a.Status = engine.DeliveryDelivered
 	case retry && attempt-del.RetriedAfter < d.cfg.MaxAttempts:
 		a.Status = engine.DeliveryPending
-		a.NextAttemptAt = d.cfg.Now().Add(d.backoff(attempt-del.RetriedAfter, retryAfter))
+		a.NextAttemptAt = d.cfg.Now().Add(d.backoff.Delay(attempt-del.RetriedAfter, retryAfter))
 	default:
 		a.Status = engine.DeliveryFailed
 	}
@@ -286,19 +290,6 @@ func (d *Dispatcher) deliver(ctx context.Context, del store.Delivery) store.Atte
 			"next_attempt_at", a.NextAttemptAt, "error", a.Error)
 	}
 	return a
-}
-
-// backoff is the delay before attempt+1: a plugin's retry-after when it
-// gave one, else full jitter over an exponentially growing, capped window.
-func (d *Dispatcher) backoff(attempt int, retryAfter time.Duration) time.Duration {
-	if retryAfter > 0 {
-		return min(retryAfter, d.cfg.MaxDelay)
-	}
-	window := d.cfg.MaxDelay
-	if shift := attempt - 1; shift < 30 {
-		window = min(d.cfg.BaseDelay<<shift, d.cfg.MaxDelay)
-	}
-	return time.Duration(d.cfg.Rand(int64(window)) + 1)
 }
 
 // failUnrouted fails deliveries whose plugin is not loaded: routing named a

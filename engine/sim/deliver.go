@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strconv"
@@ -135,20 +134,6 @@ func retryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// backoff is the delay after attempt n: the receiver's Retry-After when it
-// gave one, else full jitter over an exponentially growing window, both
-// capped at MaxDelay.
-func (s *Sim) backoff(n int, retryAfter time.Duration) time.Duration {
-	if retryAfter > 0 {
-		return min(retryAfter, s.cfg.MaxDelay)
-	}
-	window := s.cfg.MaxDelay
-	if shift := n - 1; shift < 30 {
-		window = min(s.cfg.BaseDelay<<shift, s.cfg.MaxDelay)
-	}
-	return time.Duration(rand.Int64N(int64(window) + 1))
-}
-
 // attempt sends d once and records the outcome: delivered, failed, or
 // scheduled again.
 func (s *Sim) attempt(d *delivery) {
@@ -208,7 +193,7 @@ func (s *Sim) attempt(d *delivery) {
 		}
 		return
 	}
-	delay := s.backoff(n, res.retryAfter)
+	delay := s.backoff.Delay(n, res.retryAfter)
 	s.log.Debug("delivery will be retried", "delivery", d.ID, "attempt", n, "in", delay, "error", res.describe())
 	s.enqueueAfter(d, delay)
 }

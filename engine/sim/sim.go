@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/arbiter-dev/arbiter/engine/backoff"
 	"github.com/arbiter-dev/arbiter/engine/loadgen"
 )
 
@@ -103,6 +104,7 @@ type Sim struct {
 	ready   chan *delivery
 	running atomic.Bool
 	mux     *http.ServeMux
+	backoff backoff.Policy
 
 	mu       sync.Mutex
 	webhooks map[string]*webhook
@@ -167,6 +169,7 @@ func New(cfg Config) *Sim {
 		byEvent:  map[string][]*delivery{},
 		idle:     make(chan struct{}),
 		sessions: map[string]time.Time{},
+		backoff:  backoff.Policy{Base: cfg.BaseDelay, Max: cfg.MaxDelay},
 	}
 	close(s.idle)
 	s.routes()
