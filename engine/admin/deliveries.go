@@ -63,17 +63,17 @@ var deliverySorts = map[string]store.DeliverySort{
 // deliveryQuery reads the filters and order shared by the list and the
 // export.
 func deliveryQuery(p *httpapi.Params) store.DeliveryQuery {
-	q := store.DeliveryQuery{
-		Status: engine.DeliveryStatus(p.OneOf("status", "",
-			string(engine.DeliveryPending), string(engine.DeliveryDelivered), string(engine.DeliveryFailed))),
+	h := p.History()
+	return store.DeliveryQuery{
+		Status:     engine.DeliveryStatus(h.Status),
+		From:       h.From,
+		To:         h.To,
+		SortBy:     deliverySorts[h.SortBy],
+		Desc:       h.Desc,
 		Plugin:     p.Str("plugin"),
 		EventID:    p.Str("eventId"),
 		ActionType: p.Str("actionType"),
-		SortBy:     deliverySorts[p.OneOf("sortBy", "createdAt", "createdAt", "deliveredAt", "attempts")],
-		Desc:       p.OneOf("sortOrder", "desc", "asc", "desc") == "desc",
 	}
-	q.From, q.To = p.DateRange()
-	return q
 }
 
 func (a *API) listDeliveries(w http.ResponseWriter, r *http.Request) {

@@ -177,3 +177,25 @@ func WriteList[T any](w http.ResponseWriter, key string, items []T, q Page, tota
 	}
 	WriteData(w, http.StatusOK, map[string]any{key: items, "pagination": NewPagination(q, total)})
 }
+
+// History is seed 002's delivery-history query: which deliveries (status,
+// startDate/endDate) and in what order (sortBy, sortOrder, newest first
+// by default). The admin API's action deliveries and the simulator's
+// webhook deliveries are both read with it.
+type History struct {
+	Status   string    // "pending", "delivered", "failed", or "" for all
+	From, To time.Time // created in [From, To); see DateRange
+	SortBy   string    // "createdAt", "deliveredAt" or "attempts"
+	Desc     bool
+}
+
+// History reads seed 002's delivery-history filters and order.
+func (p *Params) History() History {
+	h := History{
+		Status: p.OneOf("status", "", "pending", "delivered", "failed"),
+		SortBy: p.OneOf("sortBy", "createdAt", "createdAt", "deliveredAt", "attempts"),
+		Desc:   p.OneOf("sortOrder", "desc", "asc", "desc") == "desc",
+	}
+	h.From, h.To = p.DateRange()
+	return h
+}

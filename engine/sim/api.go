@@ -124,15 +124,16 @@ func (s *Sim) deleteWebhook(w http.ResponseWriter, r *http.Request) {
 // deliveryQuery reads the filters and order shared by the list and the
 // export.
 func deliveryQuery(p *httpapi.Params) DeliveryQuery {
-	q := DeliveryQuery{
-		Status:    Status(p.OneOf("status", "", string(StatusPending), string(StatusDelivered), string(StatusFailed))),
+	h := p.History()
+	return DeliveryQuery{
+		Status:    Status(h.Status),
+		From:      h.From,
+		To:        h.To,
+		SortBy:    h.SortBy,
+		Desc:      h.Desc,
 		EventID:   p.Str("eventId"),
 		WebhookID: p.Str("webhookId"),
-		SortBy:    p.OneOf("sortBy", SortCreatedAt, SortCreatedAt, SortDeliveredAt, SortAttempts),
-		Desc:      p.OneOf("sortOrder", "desc", "asc", "desc") == "desc",
 	}
-	q.From, q.To = p.DateRange()
-	return q
 }
 
 func (s *Sim) listDeliveries(w http.ResponseWriter, r *http.Request) {
