@@ -17,11 +17,7 @@ import (
 
 var wasmPath, compileCache string
 
-func TestMain(m *testing.M) {
-	wasmtest.Main(m, "auditlog", func(paths map[string]string, cache string) {
-		wasmPath, compileCache = paths["bundled"], cache
-	}, "plugins/bundled") // the module of every bundled plugin
-}
+func TestMain(m *testing.M) { wasmtest.MainBundled(m, "auditlog", &wasmPath, &compileCache) }
 
 // memKV is an in-memory wasmhost.KV for tests; failPut makes writes of a key
 // fail, to simulate a crash between writes.

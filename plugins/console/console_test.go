@@ -17,11 +17,7 @@ import (
 
 var wasmPath, compileCache string
 
-func TestMain(m *testing.M) {
-	wasmtest.Main(m, "console", func(paths map[string]string, cache string) {
-		wasmPath, compileCache = paths["bundled"], cache
-	}, "plugins/bundled") // the module of every bundled plugin
-}
+func TestMain(m *testing.M) { wasmtest.MainBundled(m, "console", &wasmPath, &compileCache) }
 
 type syncBuffer struct {
 	mu sync.Mutex

@@ -19,11 +19,7 @@ import (
 
 var wasmPath, compileCache string
 
-func TestMain(m *testing.M) {
-	wasmtest.Main(m, "pagerduty", func(paths map[string]string, cache string) {
-		wasmPath, compileCache = paths["bundled"], cache
-	}, "plugins/bundled") // the module of every bundled plugin
-}
+func TestMain(m *testing.M) { wasmtest.MainBundled(m, "pagerduty", &wasmPath, &compileCache) }
 
 const routingKey = "R0UT1NGK3Y0000000000000000000000"
 

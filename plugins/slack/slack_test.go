@@ -18,11 +18,7 @@ import (
 
 var wasmPath, compileCache string
 
-func TestMain(m *testing.M) {
-	wasmtest.Main(m, "slack", func(paths map[string]string, cache string) {
-		wasmPath, compileCache = paths["bundled"], cache
-	}, "plugins/bundled") // the module of every bundled plugin
-}
+func TestMain(m *testing.M) { wasmtest.MainBundled(m, "slack", &wasmPath, &compileCache) }
 
 // fakeSlack is a loopback Slack incoming webhook. Each request is recorded
 // and answered by reply.

@@ -20,11 +20,7 @@ import (
 
 var wasmPath, compileCache string
 
-func TestMain(m *testing.M) {
-	wasmtest.Main(m, "webhook", func(paths map[string]string, cache string) {
-		wasmPath, compileCache = paths["bundled"], cache
-	}, "plugins/bundled") // the module of every bundled plugin
-}
+func TestMain(m *testing.M) { wasmtest.MainBundled(m, "webhook", &wasmPath, &compileCache) }
 
 const signingSecret = "whsec_0123456789abcdef"
 

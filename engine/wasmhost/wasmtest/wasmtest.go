@@ -142,3 +142,12 @@ func Main(m *testing.M, consumer string, use func(paths map[string]string, compi
 	use(paths, cache)
 	os.Exit(m.Run())
 }
+
+// MainBundled is Main for the tests of a bundled plugin: it builds the one
+// module every bundled plugin is in (plugins/bundled) and sets module and
+// compileCache before the tests run.
+func MainBundled(m *testing.M, consumer string, module, compileCache *string) {
+	Main(m, consumer, func(paths map[string]string, cache string) {
+		*module, *compileCache = paths["bundled"], cache
+	}, "plugins/bundled")
+}
