@@ -200,16 +200,13 @@ func (a *API) getEvent(w http.ResponseWriter, r *http.Request) {
 				Actions: d.Actions, EvalMicros: d.Eval.Microseconds(), Error: d.Error, DecidedAt: d.DecidedAt}
 		}
 	}
-	// Deliveries are found by event id, which other endpoints may share.
-	dels, _, err := a.cfg.Store.Deliveries(ctx, store.DeliveryQuery{EventID: sum.EventID})
+	dels, _, err := a.cfg.Store.Deliveries(ctx, store.DeliveryQuery{EventSeq: sum.Seq})
 	if err != nil {
 		a.storeFailed(w, "listing an event's deliveries", err)
 		return
 	}
 	for _, d := range dels {
-		if d.EventSeq == sum.Seq {
-			out.Deliveries = append(out.Deliveries, newDeliveryView(d))
-		}
+		out.Deliveries = append(out.Deliveries, newDeliveryView(d))
 	}
 	httpapi.WriteData(w, http.StatusOK, out)
 }

@@ -27,7 +27,8 @@ const (
 type DeliveryQuery struct {
 	Status     engine.DeliveryStatus
 	Plugin     string
-	EventID    string
+	EventID    string // any endpoint's event of that X-Event-ID
+	EventSeq   int64  // exactly this inbox event
 	ActionType string
 	From, To   time.Time    // created in [From, To); a zero bound is open
 	SortBy     DeliverySort // default SortCreated
@@ -52,8 +53,11 @@ func (q DeliveryQuery) where() (string, []any) {
 	if q.Plugin != "" {
 		add("plugin = ?", q.Plugin)
 	}
+	if q.EventSeq != 0 {
+		add("event_seq = ?", q.EventSeq)
+	}
 	if q.EventID != "" {
-		add("event_id = ?", q.EventID)
+		add("event_seq IN (SELECT seq FROM events WHERE endpoint IN ("+inboxEndpoints+") AND event_id = ?)", q.EventID)
 	}
 	if q.ActionType != "" {
 		add("action_type = ?", q.ActionType)
