@@ -65,7 +65,8 @@ type Config struct {
 	// Clock stamps and signs events; default time.Now. Latency is always
 	// measured on the monotonic clock.
 	Clock func() time.Time
-	// Client overrides the tuned HTTP client built from Connections.
+	// Client sends through net/http instead of the generator's own
+	// connections (always used for https:// URLs).
 	Client *http.Client
 }
 
@@ -144,6 +145,7 @@ func NewTransport(conns int) *http.Transport {
 
 // worker is one connection's sender and its private statistics.
 type worker struct {
+	conn    *conn // nil: through run.client
 	hist    histogram
 	sent    int64
 	ok      int64
@@ -188,8 +190,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			http.CanonicalHeaderKey(pacspace.HeaderEventID),
 		},
 	}
+	u, _ := url.Parse(cfg.URL) // checked by withDefaults
 	r.client = cfg.Client
-	if r.client == nil {
+	if r.client == nil && u.Scheme != "http" {
 		tr := NewTransport(cfg.Connections)
 		defer tr.CloseIdleConnections()
 		r.client = &http.Client{Transport: tr, Timeout: cfg.Timeout}
@@ -207,8 +210,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	var wg sync.WaitGroup
 	for i := range workers {
 		w := &worker{status: map[int]int64{}, samples: map[string]int64{}}
+		if r.client == nil {
+			w.conn = newConn(u, cfg.Timeout)
+		}
 		workers[i] = w
-		wg.Go(func() { r.work(ctx, w) })
+		wg.Go(func() {
+			r.work(ctx, w)
+			if w.conn != nil {
+				w.conn.close()
+			}
+		})
 	}
 	wg.Wait()
 	elapsed := time.Since(r.start)
@@ -280,6 +291,17 @@ func (r *run) request(seq int64) request {
 }
 
 func (r *run) send(ctx context.Context, w *worker, q request) {
+	if w.conn != nil {
+		began := time.Now()
+		status, snippet, err := w.conn.do(ctx, q, r.headers)
+		if err != nil && ctx.Err() != nil {
+			return // interrupted: neither sent nor failed
+		}
+		w.sent++
+		w.hist.record(time.Since(began))
+		w.result(status, snippet, err)
+		return
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.cfg.URL, bytes.NewReader(q.body))
 	if err != nil {
 		w.sent++
@@ -315,14 +337,24 @@ func (r *run) send(ctx context.Context, w *worker, q request) {
 	resp.Body.Close()
 	w.sent++
 	w.hist.record(time.Since(began))
+	if err != nil && ctx.Err() == nil {
+		err = errors.New("read response: " + describe(err))
+	} else {
+		err = nil
+	}
+	w.result(resp.StatusCode, snippet, err)
+}
+
+// result counts one answered or failed request.
+func (w *worker) result(status int, snippet []byte, err error) {
 	switch {
-	case err != nil && ctx.Err() == nil:
-		w.fail("read response: " + describe(err))
-	case ok:
+	case err != nil:
+		w.fail(describe(err))
+	case status >= 200 && status < 300:
 		w.ok++
 	default:
-		w.status[resp.StatusCode]++
-		w.sample("HTTP " + strconv.Itoa(resp.StatusCode) + ": " + string(bytes.TrimSpace(snippet)))
+		w.status[status]++
+		w.sample("HTTP " + strconv.Itoa(status) + ": " + string(bytes.TrimSpace(snippet)))
 	}
 }
 

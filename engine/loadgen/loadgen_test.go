@@ -43,6 +43,7 @@ type receiver struct {
 	ids      map[string]bool
 	digests  map[[32]byte]bool
 	bodies   [][]byte // the first few, for inspection
+	tls      bool     // serve https
 }
 
 func newReceiver(t *testing.T, configure func(*receiver)) *receiver {
@@ -64,8 +65,14 @@ func newReceiver(t *testing.T, configure func(*receiver)) *receiver {
 			rc.conns.Add(1)
 		}
 	}
-	rc.Start()
-	if !strings.HasPrefix(rc.URL, "http://127.0.0.1:") {
+	want := "http://127.0.0.1:"
+	if rc.tls {
+		rc.StartTLS()
+		want = "https://127.0.0.1:"
+	} else {
+		rc.Start()
+	}
+	if !strings.HasPrefix(rc.URL, want) {
 		t.Fatalf("test server not on 127.0.0.1: %s", rc.URL)
 	}
 	t.Cleanup(rc.Close)
@@ -280,6 +287,22 @@ func TestRunResigns(t *testing.T) {
 	rep := run(t, loadgen.Config{URL: rc.URL, Connections: 1, Count: 10, Clock: now, ResignAfter: time.Minute})
 	if rep.OK != 10 || rep.Pregenerated != 10 {
 		t.Fatalf("ok %d of 10 (pregenerated %d): %+v", rep.OK, rep.Pregenerated, rep.Samples)
+	}
+}
+
+// An https:// target is sent to through net/http's client; plain http
+// through the generator's own connections. Both keep one connection each.
+func TestRunHTTPS(t *testing.T) {
+	rc := newReceiver(t, func(rc *receiver) { rc.tls = true })
+	tr := loadgen.NewTransport(4)
+	tr.TLSClientConfig = rc.Client().Transport.(*http.Transport).TLSClientConfig
+	client := &http.Client{Transport: tr}
+	rep := run(t, loadgen.Config{URL: rc.URL, Connections: 4, Count: 200, Client: client})
+	if rep.OK != 200 || rc.verified[engine.SchemeV1] != 200 {
+		t.Fatalf("ok %d, verified %v, rejected %v", rep.OK, rc.verified, rc.rejected)
+	}
+	if n := rc.conns.Load(); n > 4 {
+		t.Fatalf("%d connections for 4", n)
 	}
 }
 
