@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -156,24 +159,42 @@ func TestEndpoints(t *testing.T) {
 	require.Equal(t, got.CreatedAt, list[0].CreatedAt)
 }
 
+// BenchmarkAppend measures durable appends from 16 × GOMAXPROCS concurrent
+// callers, and reports their latency quantiles.
+//
+//	go test -run '^$' -bench Append -benchtime 20000x -count 3 ./engine/store
 func BenchmarkAppend(b *testing.B) {
 	st := openStore(b, b.TempDir())
 	defer st.Close()
 	body := make([]byte, 600)
 	b.SetParallelism(16)
-	var n int64
-	var mu sync.Mutex
+	var (
+		n     atomic.Int64
+		mu    sync.Mutex
+		taken []time.Duration
+	)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
+		var mine []time.Duration
 		for pb.Next() {
-			mu.Lock()
-			n++
-			id := fmt.Sprintf("evt_%d", n)
-			mu.Unlock()
+			id := "evt_" + strconv.FormatInt(n.Add(1), 10)
 			ev := &engine.Event{Endpoint: "pacspace", EventID: id, Digest: id, Scheme: engine.SchemeV1, Body: body, ReceivedAt: time.Now()}
+			began := time.Now()
 			if _, err := st.Append(context.Background(), ev); err != nil {
-				b.Fatal(err)
+				b.Error(err)
+				return
 			}
+			mine = append(mine, time.Since(began))
 		}
+		mu.Lock()
+		taken = append(taken, mine...)
+		mu.Unlock()
 	})
+	b.StopTimer()
+	slices.Sort(taken)
+	if len(taken) > 0 {
+		b.ReportMetric(float64(taken[len(taken)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(taken[len(taken)*99/100].Microseconds())/1000, "p99-ms")
+		b.ReportMetric(float64(taken[len(taken)-1].Microseconds())/1000, "max-ms")
+	}
 }
