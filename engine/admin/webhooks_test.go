@@ -10,9 +10,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/arbiter-dev/arbiter/engine/testing/capture"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -37,7 +38,7 @@ type agentEnv struct {
 	counters *store.EndpointCounters
 	worker   *worker.Worker
 	now      func() time.Time
-	logs     *lockedBuffer
+	logs     *capture.Buffer
 }
 
 type agentOptions struct {
@@ -52,7 +53,7 @@ func newAgentEnv(t *testing.T, opts agentOptions) *agentEnv {
 	if opts.now == nil {
 		opts.now = time.Now
 	}
-	logs := &lockedBuffer{}
+	logs := &capture.Buffer{}
 	log := hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Trace})
 	st, err := store.Open(ctx, store.Config{Path: filepath.Join(t.TempDir(), "arbiter.db"), Logger: log})
 	require.NoError(t, err)
@@ -91,24 +92,6 @@ func newAgentEnv(t *testing.T, opts agentOptions) *agentEnv {
 		require.NoError(t, st.Close())
 	})
 	return &agentEnv{url: srv.URL, store: st, counters: counters, worker: w, now: opts.now, logs: logs}
-}
-
-// lockedBuffer collects log output written from many goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // answer is an admin API response.

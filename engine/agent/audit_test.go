@@ -13,6 +13,7 @@ import (
 	"github.com/arbiter-dev/arbiter/engine/agent"
 	"github.com/arbiter-dev/arbiter/engine/config"
 	"github.com/arbiter-dev/arbiter/engine/loadgen"
+	"github.com/arbiter-dev/arbiter/engine/testing/capture"
 	"github.com/arbiter-dev/arbiter/engine/testing/require"
 )
 
@@ -31,7 +32,7 @@ func TestAuditTrailThroughAdminAPI(t *testing.T) {
 		"routing":         []any{map[string]any{"match": map[string]any{"type": []any{"alert"}}, "targets": []any{"audit"}}},
 		"routing_default": []any{},
 	}
-	var logs syncBuffer
+	var logs capture.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := agent.New(ctx, cfg, agent.Options{Logger: hclog.New(&hclog.LoggerOptions{Output: &logs})})
 	require.NoError(t, err)

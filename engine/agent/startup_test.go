@@ -1,7 +1,6 @@
 package agent_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -11,10 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/arbiter-dev/arbiter/engine/testing/capture"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -31,23 +31,6 @@ func requireBundled(tb testing.TB) {
 	if !plugins.Built() {
 		tb.Skip("bundled plugins not built: run `make plugins` first")
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // readyz returns /readyz's status code and its "plugins" member.
@@ -88,7 +71,7 @@ func TestReadyBeforePlugins(t *testing.T) {
 		"routing":         []any{map[string]any{"match": map[string]any{"type": []any{"alert"}, "reason": []any{"unmatched_delta"}}, "targets": []any{"slack"}}},
 		"routing_default": []any{},
 	}
-	var logs syncBuffer
+	var logs capture.Buffer
 	log := hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: &logs})
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := agent.New(ctx, cfg, agent.Options{Logger: log})

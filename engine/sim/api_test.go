@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/arbiter-dev/arbiter/engine/testing/capture"
+
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/arbiter-dev/arbiter/engine/pacspace"
@@ -678,7 +680,7 @@ func TestRetryRoute(t *testing.T) {
 }
 
 func TestNoSecretsInLogs(t *testing.T) {
-	var logs syncBuffer
+	var logs capture.Buffer
 	rs := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, n int) {
 		if n == 1 {
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -701,22 +703,4 @@ func TestNoSecretsInLogs(t *testing.T) {
 	for _, secret := range []string{wh.Secret, token, "tok_in_path"} {
 		require.NotContains(t, out, secret)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

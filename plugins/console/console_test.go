@@ -1,40 +1,24 @@
 package console
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/arbiter-dev/arbiter/engine/testing/capture"
+
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/arbiter-dev/arbiter/engine/wasmhost"
 	"github.com/arbiter-dev/arbiter/engine/wasmhost/wasmtest"
-	"github.com/hashicorp/go-hclog"
 )
 
 var wasmPath, compileCache string
 
 func TestMain(m *testing.M) { wasmtest.MainBundled(m, "console", &wasmPath, &compileCache) }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestLogsAction(t *testing.T) {
 	tests := []struct {
@@ -47,7 +31,7 @@ func TestLogsAction(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var buf syncBuffer
+			var buf capture.Buffer
 			logger := hclog.New(&hclog.LoggerOptions{Name: "arbiter", Level: hclog.Trace, Output: &buf})
 			h, err := wasmhost.New(context.Background(), wasmhost.Config{
 				CacheDir: compileCache,
