@@ -38,6 +38,7 @@ type Set struct {
 	files    []string
 	tests    TestReport
 	query    rego.PreparedEvalQuery
+	data     dataCache
 }
 
 // Revision is the hex SHA-256 of the set's file names, their contents and
@@ -120,6 +121,10 @@ func Load(ctx context.Context, src Source) (*Set, error) {
 	store := inmem.NewFromObjectWithOpts(data,
 		inmem.OptRoundTripOnWrite(false),     // data comes fresh from the loader and is never written again
 		inmem.OptReturnASTValuesOnRead(true)) // convert data to AST once, not on every evaluation
+	cache, err := readData(ctx, store)
+	if err != nil {
+		return nil, err
+	}
 	pq, err := rego.New(
 		rego.Query(Query),
 		rego.Compiler(compiler),
@@ -136,7 +141,7 @@ func Load(ctx context.Context, src Source) (*Set, error) {
 	for i, n := range snap.names {
 		files[i] = snap.display(n)
 	}
-	return &Set{revision: revision, files: files, tests: report, query: pq}, nil
+	return &Set{revision: revision, files: files, tests: report, query: pq, data: cache}, nil
 }
 
 // noMetrics spares every evaluation a fresh metrics.Metrics it would
@@ -246,7 +251,10 @@ func (s *Set) Decide(ctx context.Context, in *engine.Input) (Decision, error) {
 	if err != nil {
 		return d, err
 	}
-	rs, err := s.query.Eval(ctx, rego.EvalParsedInput(v), rego.EvalMetrics(noMetrics))
+	rs, err := s.query.Eval(ctx,
+		rego.EvalParsedInput(v),
+		rego.EvalMetrics(noMetrics),
+		rego.EvalBaseCache(s.data))
 	if err != nil {
 		return d, fmt.Errorf("%w: %w", ErrDecision, err)
 	}
