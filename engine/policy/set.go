@@ -20,6 +20,7 @@ import (
 	opametrics "github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/topdown"
 	"github.com/open-policy-agent/opa/v1/util"
 
 	"github.com/arbiter-dev/arbiter/engine"
@@ -251,10 +252,16 @@ func (s *Set) Decide(ctx context.Context, in *engine.Input) (Decision, error) {
 	if err != nil {
 		return d, err
 	}
+	// rego would start a goroutine per evaluation to watch ctx; a callback
+	// registered on ctx cancels the same way for much less.
+	cancel := topdown.NewCancel()
+	stop := context.AfterFunc(ctx, cancel.Cancel)
+	defer stop()
 	rs, err := s.query.Eval(ctx,
 		rego.EvalParsedInput(v),
 		rego.EvalMetrics(noMetrics),
-		rego.EvalBaseCache(s.data))
+		rego.EvalBaseCache(s.data),
+		rego.EvalExternalCancel(cancel))
 	if err != nil {
 		return d, fmt.Errorf("%w: %w", ErrDecision, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
@@ -378,4 +379,26 @@ func parseValue(s string) (ast.Value, error) {
 		return nil, err
 	}
 	return t.Value, nil
+}
+
+// TestDecideStopsWhenCanceled evaluates a policy that would run for
+// half a minute and cancels its context: the evaluation must stop with an error.
+func TestDecideStopsWhenCanceled(t *testing.T) {
+	set, err := Load(context.Background(), Source{FS: fstest.MapFS{
+		"decision.rego": {Data: []byte(`package arbiter
+
+decision := {"actions": []} if {
+	some i in numbers.range(1, 3000)
+	some j in numbers.range(1, 3000)
+	i * j < 0
+}
+`)},
+	}})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = set.Decide(ctx, quietInput())
+	require.True(t, errors.Is(err, ErrDecision), err)
+	require.True(t, time.Since(start) < 5*time.Second, "evaluation went on after the context ended")
 }
