@@ -261,6 +261,7 @@ func (s *Set) Decide(ctx context.Context, in *engine.Input) (Decision, error) {
 		rego.EvalParsedInput(v),
 		rego.EvalMetrics(noMetrics),
 		rego.EvalBaseCache(s.data),
+		rego.EvalVirtualCache(newEvalCache()),
 		rego.EvalExternalCancel(cancel))
 	if err != nil {
 		return d, fmt.Errorf("%w: %w", ErrDecision, err)
