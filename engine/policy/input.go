@@ -10,6 +10,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/arbiter-dev/arbiter/engine"
+	"github.com/arbiter-dev/arbiter/engine/normalize"
 )
 
 // The builder below turns an *engine.Input into the ast.Value policies
@@ -49,6 +50,27 @@ var (
 
 func key(s string) *ast.Term { return ast.StringTerm(s) }
 
+// Values nearly every document carries, built once and shared like the
+// keys: the version, signature schemes, shapes and the trackers' verdicts.
+var common = func() map[string]*ast.Term {
+	m := map[string]*ast.Term{}
+	for _, s := range []string{
+		engine.InputVersion, string(engine.SchemeV1), string(engine.SchemeLegacy),
+		normalize.ShapeDelta, normalize.ShapeBatch, normalize.ShapeGeneric,
+		engine.ChainGenesis, engine.ChainLinked, engine.ChainDuplicate, engine.ChainGap, engine.ChainFork, engine.ChainMismatch,
+		engine.BatchFirst, engine.BatchNext, engine.BatchAhead, engine.BatchReplay, engine.BatchUnsequenced,
+	} {
+		m[s] = ast.StringTerm(s)
+	}
+	return m
+}()
+
+// The throttle as it nearly always is: off, or on with no details.
+var (
+	throttleOff = ast.ObjectTerm([2]*ast.Term{kActive, ast.InternedTerm(false)})
+	throttleOn  = ast.ObjectTerm([2]*ast.Term{kActive, ast.InternedTerm(true)})
+)
+
 // inputBuilder collects the first error (a NaN, an infinity or invalid raw
 // JSON: what json.Marshal would refuse) so the builders can stay linear.
 type inputBuilder struct {
@@ -74,9 +96,29 @@ func (ts *termSlab) term(v ast.Value) *ast.Term {
 	return &ts.slab[len(ts.slab)-1]
 }
 
-func (b *inputBuilder) object(kv ...[2]*ast.Term) *ast.Term { return b.term(ast.NewObject(kv...)) }
+func (b *inputBuilder) object(kv ...[2]*ast.Term) *ast.Term {
+	if len(kv) == 0 {
+		return ast.InternedEmptyObject
+	}
+	return b.term(ast.NewObject(kv...))
+}
+
+func (b *inputBuilder) array(elems []*ast.Term) *ast.Term {
+	if len(elems) == 0 {
+		return ast.InternedEmptyArray
+	}
+	return b.term(ast.NewArray(elems...))
+}
 
 func (b *inputBuilder) str(s string) *ast.Term { return b.term(strValue(s)) }
+
+// enum is str for fields that take one of a few values.
+func (b *inputBuilder) enum(s string) *ast.Term {
+	if t, ok := common[s]; ok {
+		return t
+	}
+	return b.str(s)
+}
 
 // inputValue returns in as the document policies see.
 func inputValue(in *engine.Input) (ast.Value, error) {
@@ -86,7 +128,7 @@ func inputValue(in *engine.Input) (ast.Value, error) {
 	var b inputBuilder
 	kv := make([][2]*ast.Term, 0, 11)
 	kv = append(kv,
-		[2]*ast.Term{kVersion, b.str(in.Version)},
+		[2]*ast.Term{kVersion, b.enum(in.Version)},
 		[2]*ast.Term{kEvent, b.envelope(&in.Event)})
 	if in.Delta != nil {
 		kv = append(kv, [2]*ast.Term{kDelta, b.delta(in.Delta)})
@@ -131,8 +173,8 @@ func (b *inputBuilder) envelope(e *engine.Envelope) *ast.Term {
 	kv = append(kv,
 		[2]*ast.Term{kReceivedAt, b.str(e.ReceivedAt)},
 		[2]*ast.Term{kEndpoint, b.str(e.Endpoint)},
-		[2]*ast.Term{kScheme, b.str(string(e.Scheme))},
-		[2]*ast.Term{kShape, b.str(e.Shape)})
+		[2]*ast.Term{kScheme, b.enum(string(e.Scheme))},
+		[2]*ast.Term{kShape, b.enum(e.Shape)})
 	return b.object(kv...)
 }
 
@@ -152,13 +194,13 @@ func (b *inputBuilder) delta(d *engine.DeltaSection) *ast.Term {
 func (b *inputBuilder) verification(v *engine.VerificationSect) *ast.Term {
 	var disc *ast.Term
 	if v.Discrepancies == nil {
-		disc = ast.NullTerm()
+		disc = ast.InternedNullTerm
 	} else {
 		elems := make([]*ast.Term, len(v.Discrepancies))
 		for i, d := range v.Discrepancies {
 			elems[i] = b.raw(d)
 		}
-		disc = b.term(ast.NewArray(elems...))
+		disc = b.array(elems)
 	}
 	kv := make([][2]*ast.Term, 0, 4)
 	kv = append(kv,
@@ -185,7 +227,7 @@ func (b *inputBuilder) usage(u *engine.UsageSection) *ast.Term {
 func (b *inputBuilder) batch(bs *engine.BatchSection) *ast.Term {
 	var items *ast.Term
 	if bs.Items == nil {
-		items = ast.NullTerm()
+		items = ast.InternedNullTerm
 	} else {
 		elems := make([]*ast.Term, len(bs.Items))
 		for i, it := range bs.Items {
@@ -193,7 +235,7 @@ func (b *inputBuilder) batch(bs *engine.BatchSection) *ast.Term {
 				[2]*ast.Term{kKey, b.str(it.Key)},
 				[2]*ast.Term{kBits, b.float(it.Bits)})
 		}
-		items = b.term(ast.NewArray(elems...))
+		items = b.array(elems)
 	}
 	kv := make([][2]*ast.Term, 0, 5)
 	kv = append(kv,
@@ -226,11 +268,11 @@ func (b *inputBuilder) state(s *engine.State) *ast.Term {
 			[2]*ast.Term{kPeriodID, b.str(r.PeriodID)},
 			[2]*ast.Term{kTime, b.str(r.Time)})})
 	} else {
-		kv = append(kv, [2]*ast.Term{kRecord, ast.NullTerm()})
+		kv = append(kv, [2]*ast.Term{kRecord, ast.InternedNullTerm})
 	}
 	if c := s.Chain; c != nil {
 		ckv := make([][2]*ast.Term, 0, 5)
-		ckv = append(ckv, [2]*ast.Term{kStatus, b.str(c.Status)})
+		ckv = append(ckv, [2]*ast.Term{kStatus, b.enum(c.Status)})
 		ckv = b.optStr(ckv, kHead, c.Head)
 		ckv = append(ckv, [2]*ast.Term{kLength, b.integer(c.Length)})
 		ckv = b.optStr(ckv, kExpected, c.Expected)
@@ -243,7 +285,7 @@ func (b *inputBuilder) state(s *engine.State) *ast.Term {
 	if bs := s.Batch; bs != nil {
 		bkv := make([][2]*ast.Term, 0, 3)
 		bkv = append(bkv,
-			[2]*ast.Term{kStatus, b.str(bs.Status)},
+			[2]*ast.Term{kStatus, b.enum(bs.Status)},
 			[2]*ast.Term{kLastSeq, b.integer(bs.LastSeq)})
 		bkv = b.optStr(bkv, kLastBatchID, bs.LastBatchID)
 		kv = append(kv, [2]*ast.Term{kBatch, b.object(bkv...)})
@@ -257,11 +299,21 @@ func (b *inputBuilder) state(s *engine.State) *ast.Term {
 		}
 		kv = append(kv, [2]*ast.Term{kItems, b.object(ikv...)})
 	}
-	tkv := make([][2]*ast.Term, 0, 3)
-	tkv = append(tkv, [2]*ast.Term{kActive, ast.InternedTerm(s.Throttle.Active)})
-	tkv = b.optStr(tkv, kSince, s.Throttle.Since)
-	tkv = b.optStr(tkv, kReason, s.Throttle.Reason)
-	kv = append(kv, [2]*ast.Term{kThrottle, b.object(tkv...)})
+	kv = append(kv, [2]*ast.Term{kThrottle, b.throttle(&s.Throttle)})
+	return b.object(kv...)
+}
+
+func (b *inputBuilder) throttle(t *engine.ThrottleState) *ast.Term {
+	if t.Since == "" && t.Reason == "" {
+		if t.Active {
+			return throttleOn
+		}
+		return throttleOff
+	}
+	kv := make([][2]*ast.Term, 0, 3)
+	kv = append(kv, [2]*ast.Term{kActive, ast.InternedTerm(t.Active)})
+	kv = b.optStr(kv, kSince, t.Since)
+	kv = b.optStr(kv, kReason, t.Reason)
 	return b.object(kv...)
 }
 
@@ -273,7 +325,7 @@ func (b *inputBuilder) raw(msg json.RawMessage) *ast.Term {
 		if b.err == nil {
 			b.err = fmt.Errorf("raw JSON: %w", err)
 		}
-		return ast.NullTerm()
+		return ast.InternedNullTerm
 	}
 	return b.term(v)
 }
@@ -299,7 +351,7 @@ func (b *inputBuilder) float(f float64) *ast.Term {
 		if b.err == nil {
 			b.err = fmt.Errorf("unsupported number %v", f)
 		}
-		return ast.NullTerm()
+		return ast.InternedNullTerm
 	}
 	var buf [32]byte
 	return b.term(ast.Number(appendJSONFloat(buf[:0], f)))
