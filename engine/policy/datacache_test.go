@@ -5,9 +5,6 @@ import (
 	"testing"
 	"testing/fstest"
 
-	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/rego"
-
 	"github.com/arbiter-dev/arbiter/engine"
 	"github.com/arbiter-dev/arbiter/engine/testing/require"
 )
@@ -48,9 +45,9 @@ func TestDataCacheAgreesWithStore(t *testing.T) {
 
 		v, err := inputValue(in)
 		require.NoError(t, err)
-		rs, err := set.query.Eval(ctx, rego.EvalParsedInput(v))
+		decision, err := set.eval(ctx, v, nil)
 		require.NoError(t, err)
-		want, err := actionsOf(rs[0].Expressions[0].Value.(*ast.Term).Value)
+		want, err := actionsOf(decision.Value)
 		require.NoError(t, err)
 		require.Equal(t, len(want), len(d.Actions))
 		for i := range want {

@@ -18,7 +18,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/loader"
 	opametrics "github.com/open-policy-agent/opa/v1/metrics"
-	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/topdown"
 	"github.com/open-policy-agent/opa/v1/util"
@@ -38,7 +38,9 @@ type Set struct {
 	revision string
 	files    []string
 	tests    TestReport
-	query    rego.PreparedEvalQuery
+	compiler *ast.Compiler
+	store    storage.Store
+	query    ast.Body // Query compiled, its value bound to decisionVar
 	data     dataCache
 }
 
@@ -126,23 +128,18 @@ func Load(ctx context.Context, src Source) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	pq, err := rego.New(
-		rego.Query(Query),
-		rego.Compiler(compiler),
-		rego.Store(store),
-		rego.GenerateJSON(keepTerm),
-	).PrepareForEval(ctx)
+	query, err := compiler.QueryCompiler().Compile(ast.NewBody(ast.Equality.Expr(ast.NewTerm(decisionVar), ast.NewTerm(queryRef))))
 	if err != nil {
 		if errs, ok := errors.AsType[ast.Errors](err); ok {
 			return nil, &CompileError{Problems: astProblems(errs, snap.display)}
 		}
-		return nil, fmt.Errorf("policy: prepare %s: %w", Query, err)
+		return nil, fmt.Errorf("policy: compile %s: %w", Query, err)
 	}
 	files := make([]string, len(snap.names))
 	for i, n := range snap.names {
 		files[i] = snap.display(n)
 	}
-	return &Set{revision: revision, files: files, tests: report, query: pq, data: cache}, nil
+	return &Set{revision: revision, files: files, tests: report, compiler: compiler, store: store, query: query, data: cache}, nil
 }
 
 // noMetrics spares every evaluation a fresh metrics.Metrics it would
@@ -161,9 +158,8 @@ func capabilities() *ast.Capabilities {
 	return caps
 }
 
-// keepTerm leaves results as AST terms: Decide reads them directly instead
-// of having rego convert them to Go maps first.
-func keepTerm(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }
+// decisionVar is bound to the decision in the compiled query.
+var decisionVar = ast.Var("decision")
 
 // applyOverrides deep-merges overrides over data and returns the merged
 // document; data itself is not changed. Objects merge key by key; any other
@@ -252,31 +248,50 @@ func (s *Set) Decide(ctx context.Context, in *engine.Input) (Decision, error) {
 	if err != nil {
 		return d, err
 	}
-	// rego would start a goroutine per evaluation to watch ctx; a callback
-	// registered on ctx cancels the same way for much less.
-	cancel := topdown.NewCancel()
-	stop := context.AfterFunc(ctx, cancel.Cancel)
-	defer stop()
-	rs, err := s.query.Eval(ctx,
-		rego.EvalParsedInput(v),
-		rego.EvalMetrics(noMetrics),
-		rego.EvalBaseCache(s.data),
-		rego.EvalVirtualCache(newEvalCache()),
-		rego.EvalExternalCancel(cancel))
+	t, err := s.eval(ctx, v, s.data)
 	if err != nil {
 		return d, fmt.Errorf("%w: %w", ErrDecision, err)
 	}
-	if len(rs) > 0 && len(rs[0].Expressions) > 0 {
-		t, _ := rs[0].Expressions[0].Value.(*ast.Term)
-		if t == nil {
-			return d, fmt.Errorf("%w: %s produced no value", ErrDecision, Query)
-		}
+	if t != nil {
 		if d.Actions, err = actionsOf(t.Value); err != nil {
 			return d, fmt.Errorf("%w: %w", ErrDecision, err)
 		}
 	}
 	d.EvalDuration = time.Since(start)
 	return d, nil
+}
+
+// eval evaluates the query for input with topdown, OPA's evaluator, and
+// returns the decision, nil if it is undefined. data caches base
+// documents: the set's dataCache, or nil for one of OPA's own.
+//
+// rego, the usual way in, would add an allocation for every option and
+// start a goroutine to watch ctx; a callback registered on ctx cancels
+// the evaluation as well.
+func (s *Set) eval(ctx context.Context, input ast.Value, data topdown.BaseCache) (*ast.Term, error) {
+	txn, err := s.store.NewTransaction(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer s.store.Abort(ctx, txn)
+	cancel := topdown.NewCancel()
+	stop := context.AfterFunc(ctx, cancel.Cancel)
+	defer stop()
+	var decision *ast.Term
+	err = topdown.NewQuery(s.query).
+		WithCompiler(s.compiler).
+		WithStore(s.store).
+		WithTransaction(txn).
+		WithInput(ast.NewTerm(input)).
+		WithBaseCache(data).
+		WithVirtualCache(newEvalCache()).
+		WithCancel(cancel).
+		WithMetrics(noMetrics).
+		Iter(ctx, func(qr topdown.QueryResult) error {
+			decision = qr[decisionVar]
+			return nil
+		})
+	return decision, err
 }
 
 var (
