@@ -266,17 +266,13 @@ func (s *Set) Decide(ctx context.Context, in *engine.Input) (Decision, error) {
 // documents: the set's dataCache, or nil for one of OPA's own.
 //
 // rego, the usual way in, would add an allocation for every option and
-// start a goroutine to watch ctx; a callback registered on ctx cancels
-// the evaluation as well.
+// start a goroutine to watch ctx; the evaluator can ask ctx itself.
 func (s *Set) eval(ctx context.Context, input ast.Value, data topdown.BaseCache) (*ast.Term, error) {
 	txn, err := s.store.NewTransaction(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer s.store.Abort(ctx, txn)
-	cancel := topdown.NewCancel()
-	stop := context.AfterFunc(ctx, cancel.Cancel)
-	defer stop()
 	var decision *ast.Term
 	err = topdown.NewQuery(s.query).
 		WithCompiler(s.compiler).
@@ -285,7 +281,7 @@ func (s *Set) eval(ctx context.Context, input ast.Value, data topdown.BaseCache)
 		WithInput(ast.NewTerm(input)).
 		WithBaseCache(data).
 		WithVirtualCache(newEvalCache()).
-		WithCancel(cancel).
+		WithCancel(ctxCancel{ctx}).
 		WithMetrics(noMetrics).
 		Iter(ctx, func(qr topdown.QueryResult) error {
 			decision = qr[decisionVar]
@@ -293,6 +289,17 @@ func (s *Set) eval(ctx context.Context, input ast.Value, data topdown.BaseCache)
 		})
 	return decision, err
 }
+
+// ctxCancel stops an evaluation once its context is done. The evaluator
+// asks before every step, and ctx.Err is an atomic load; a flag set from a
+// callback registered on ctx would cost two allocations and a lock of the
+// parent context, which every partition's decisions share.
+type ctxCancel struct{ ctx context.Context }
+
+// Cancel does nothing: the context is what cancels.
+func (ctxCancel) Cancel() {}
+
+func (c ctxCancel) Cancelled() bool { return c.ctx.Err() != nil }
 
 var (
 	kActions  = ast.StringTerm("actions")
