@@ -33,8 +33,7 @@
 // Evaluation drives topdown, OPA's evaluator, directly rather than through
 // rego: rego allocates for every evaluation option, wraps results in Go
 // values, and starts a goroutine per evaluation to watch the context,
-// where a callback registered on the context (context.AfterFunc) cancels
-// as well. Data is kept in the store as AST values, and the set reads it
+// which the evaluator can ask itself before every step. Data is kept in the store as AST values, and the set reads it
 // once into a cache every evaluation shares (dataCache): OPA's own cache
 // starts empty per evaluation, so each decision read its thresholds from
 // the store again. The values of rules are cached per evaluation in a
