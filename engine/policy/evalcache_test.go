@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -12,7 +13,8 @@ import (
 )
 
 // TestEvalCacheActsLikeOPAs applies the same random operations to evalCache
-// and to OPA's own virtual cache and requires the same answers throughout.
+// and to OPA's own virtual cache and requires the same answers throughout,
+// with few entries (scanned) and with many (indexed by hash).
 func TestEvalCacheActsLikeOPAs(t *testing.T) {
 	refs := []ast.Ref{
 		ast.MustParseRef("data.a"),
@@ -23,13 +25,21 @@ func TestEvalCacheActsLikeOPAs(t *testing.T) {
 		ast.MustParseRef(`data.f[{"k": 2}]`),
 		ast.MustParseRef(`data.f[{"k": 1}][1]`),
 	}
+	for i := range 3 * evalCacheScan {
+		refs = append(refs, ast.MustParseRef(fmt.Sprintf(`data.g[%d]`, i)))
+	}
 	values := []*ast.Term{nil, ast.StringTerm("v"), ast.NumberTerm("1"), ast.MustParseTerm(`{"k": [1]}`)}
 	rng := rand.New(rand.NewPCG(1, 2))
-	for run := range 200 {
+	indexed := 0
+	for run := range 300 {
 		ours, theirs := newEvalCache(), topdown.NewVirtualCache()
+		some, ops := refs[:7], 60
+		if run%3 == 0 {
+			some, ops = refs, 10*evalCacheScan
+		}
 		depth := 0
-		for op := range 60 {
-			ref := refs[rng.IntN(len(refs))]
+		for op := range ops {
+			ref := some[rng.IntN(len(some))]
 			switch n := rng.IntN(10); {
 			case n < 4:
 				// Put a copy and then scribble over it, as the evaluator
@@ -55,9 +65,15 @@ func TestEvalCacheActsLikeOPAs(t *testing.T) {
 				require.True(t, got.Equal(want) && gotUndefined == wantUndefined,
 					"run ", run, " op ", op, ": Get(", ref, ") = ", got, gotUndefined, ", OPA's ", want, wantUndefined)
 			}
-			require.Equal(t, sortedRefs(theirs.Keys()), sortedRefs(ours.Keys()), "run ", run, " op ", op, ": Keys")
+			if op%8 == 0 {
+				require.Equal(t, sortedRefs(theirs.Keys()), sortedRefs(ours.Keys()), "run ", run, " op ", op, ": Keys")
+			}
+		}
+		if ours.byHash != nil {
+			indexed++
 		}
 	}
+	require.True(t, indexed > 50, "runs that reached the index: ", indexed)
 }
 
 func sortedRefs(refs []ast.Ref) []string {
