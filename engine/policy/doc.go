@@ -37,7 +37,8 @@
 // once into a cache every evaluation shares (dataCache): OPA's own cache
 // starts empty per evaluation, so each decision read its thresholds from
 // the store again. The values of rules are cached per evaluation in a
-// list (evalCache) rather than OPA's trie of hash maps. Results are read
+// list, indexed by hash only once it grows long (evalCache), rather than
+// OPA's trie of hash maps. Results are read
 // as AST terms. An action's Raw is its object as compact JSON with sorted
 // keys: the same action always has the same bytes.
 //
