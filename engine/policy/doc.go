@@ -33,14 +33,14 @@
 // Evaluation drives topdown, OPA's evaluator, directly rather than through
 // rego: rego allocates for every evaluation option, wraps results in Go
 // values, and starts a goroutine per evaluation to watch the context,
-// which the evaluator can ask itself before every step. Data is kept in the store as AST values, and the set reads it
-// once into a cache every evaluation shares (dataCache): OPA's own cache
-// starts empty per evaluation, so each decision read its thresholds from
-// the store again. The values of rules are cached per evaluation in a
-// list, indexed by hash only once it grows long (evalCache), rather than
-// OPA's trie of hash maps. Results are read
-// as AST terms. An action's Raw is its object as compact JSON with sorted
-// keys: the same action always has the same bytes.
+// which the evaluator can ask itself before every step. Data is kept in
+// the store as AST values, and the set reads it once into a cache every
+// evaluation shares (dataCache): OPA's own cache starts empty per
+// evaluation, so each decision read its thresholds from the store again.
+// The values of rules are cached per evaluation in a list, indexed by hash
+// only once it grows long (evalCache), rather than OPA's trie of hash
+// maps. Results are read as AST terms. An action's Raw is its object as
+// compact JSON with sorted keys: the same action always has the same bytes.
 //
 // Policies cannot reach the network: http.send and net.lookup_ip_addr are
 // removed from the compiler's capabilities, so a set that calls them fails
