@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/arbiter-dev/arbiter/engine"
@@ -74,6 +73,17 @@ func scanDelivery(row scanner) (Delivery, error) {
 // now: their next attempt moves to now+lease, so a dispatcher that dies
 // mid-delivery leaves them to be retried after the lease, never lost.
 func (s *Store) ClaimDue(ctx context.Context, plugin string, now time.Time, lease time.Duration, limit int) ([]Delivery, error) {
+	// Look on a reader first: the writer is shared with every
+	// acknowledgement, and most rounds find nothing due.
+	var due bool
+	if err := s.readRow(ctx, `SELECT EXISTS (SELECT 1 FROM deliveries
+		WHERE status = ? AND next_attempt_at <= ? AND plugin = ?)`,
+		string(engine.DeliveryPending), micros(now), plugin).Scan(&due); err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	if !due {
+		return nil, nil
+	}
 	var out []Delivery
 	err := s.relaxedTx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries d JOIN events e ON e.seq = d.event_seq
@@ -254,15 +264,24 @@ func (kv PluginKV) Put(ctx context.Context, plugin, key string, value []byte) er
 
 // FailUnknownPlugins fails pending deliveries to plugins not in known.
 func (s *Store) FailUnknownPlugins(ctx context.Context, known []string, now time.Time) (int64, error) {
-	args := []any{string(engine.DeliveryFailed), "no plugin instance of that name is configured", micros(now), string(engine.DeliveryPending)}
-	q := `UPDATE deliveries SET status = ?, last_error = ?, updated_at = ? WHERE status = ?`
+	where := ` WHERE status = ?`
+	args := []any{string(engine.DeliveryPending)}
 	if len(known) > 0 {
-		q += ` AND plugin NOT IN (?` + strings.Repeat(", ?", len(known)-1) + `)`
+		where += ` AND plugin NOT IN (` + placeholders(len(known)) + `)`
 		for _, k := range known {
 			args = append(args, k)
 		}
 	}
-	res, err := s.w.ExecContext(ctx, q, args...)
+	// As in ClaimDue: a reader answers the usual "none".
+	var found bool
+	if err := s.readRow(ctx, `SELECT EXISTS (SELECT 1 FROM deliveries`+where+`)`, args...).Scan(&found); err != nil {
+		return 0, fmt.Errorf("fail unknown plugins: %w", err)
+	}
+	if !found {
+		return 0, nil
+	}
+	args = append([]any{string(engine.DeliveryFailed), "no plugin instance of that name is configured", micros(now)}, args...)
+	res, err := s.w.ExecContext(ctx, `UPDATE deliveries SET status = ?, last_error = ?, updated_at = ?`+where, args...)
 	if err != nil {
 		return 0, fmt.Errorf("fail unknown plugins: %w", err)
 	}

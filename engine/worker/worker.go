@@ -39,8 +39,8 @@ type Config struct {
 	Now        func() time.Time
 	Logger     hclog.Logger
 	Registerer prometheus.Registerer
-	// Committed is called after each batch commits, e.g. to wake the
-	// dispatcher for the deliveries it queued.
+	// Committed is called after a batch that queued deliveries commits, to
+	// wake the dispatcher for them.
 	Committed func()
 }
 

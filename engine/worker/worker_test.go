@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,6 +31,7 @@ type harness struct {
 	cancel context.CancelFunc
 	done   chan error
 	n      int
+	wakes  atomic.Int64 // calls of Config.Committed
 }
 
 func newHarness(t *testing.T, dir string, grace time.Duration) *harness {
@@ -39,10 +41,12 @@ func newHarness(t *testing.T, dir string, grace time.Duration) *harness {
 	require.NoError(t, err)
 	pe, err := policy.New(ctx, policy.Config{Source: policy.Source{Dir: "../../policies"}})
 	require.NoError(t, err)
-	w, err := worker.New(ctx, worker.Config{Grace: grace, Poll: 20 * time.Millisecond}, st, pe)
+	h := &harness{t: t, store: st, done: make(chan error, 1)}
+	w, err := worker.New(ctx, worker.Config{Grace: grace, Poll: 20 * time.Millisecond,
+		Committed: func() { h.wakes.Add(1) }}, st, pe)
 	require.NoError(t, err)
 	rctx, cancel := context.WithCancel(ctx)
-	h := &harness{t: t, store: st, worker: w, cancel: cancel, done: make(chan error, 1)}
+	h.worker, h.cancel = w, cancel
 	go func() { h.done <- w.Run(rctx) }()
 	t.Cleanup(h.stop)
 	return h
@@ -317,6 +321,25 @@ func TestRestartReplaysCleanly(t *testing.T) {
 	ds2, err := h2.store.Decisions(context.Background(), 0, 1000)
 	require.NoError(t, err)
 	require.Equal(t, 60, len(ds2))
+}
+
+// TestWakesDispatcherForDeliveriesOnly: the dispatcher is woken for a
+// batch that queued deliveries, and left alone for quiet ones, whose wakes
+// would only have it poll the outbox in the writer's time.
+func TestWakesDispatcherForDeliveriesOnly(t *testing.T) {
+	h := newHarness(t, t.TempDir(), time.Second)
+	ds := chain("cus_wake", 4)
+	require.NoError(t, h.store.PutLedgerRecords(context.Background(), ledger(ds[:3])))
+	for _, d := range ds[:3] {
+		h.send(d.body(0))
+	}
+	h.settle(5 * time.Second)
+	noAlerts(t, h.actions())
+	require.Equal(t, int64(0), h.wakes.Load())
+	h.send(ds[3].body(0)) // no ledger record: unmatched_delta, routed to console
+	h.settle(5 * time.Second)
+	require.True(t, len(h.actions()) > 0, "no action for an unmatched delta")
+	require.True(t, h.wakes.Load() >= 1, "no wake for a queued delivery")
 }
 
 func noAlerts(t *testing.T, as []alert) {
