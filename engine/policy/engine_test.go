@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/arbiter-dev/arbiter/engine/testing/capture"
+
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -22,10 +24,10 @@ import (
 
 // newEngine starts an engine on dir with a registry and a log buffer the
 // test can read.
-func newEngine(t *testing.T, dir string) (*Engine, *prometheus.Registry, *syncBuffer) {
+func newEngine(t *testing.T, dir string) (*Engine, *prometheus.Registry, *capture.Buffer) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	logs := &syncBuffer{}
+	logs := &capture.Buffer{}
 	e, err := New(context.Background(), Config{
 		Source:     Source{Dir: dir},
 		Logger:     hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug}),
@@ -34,23 +36,6 @@ func newEngine(t *testing.T, dir string) (*Engine, *prometheus.Registry, *syncBu
 	})
 	require.NoError(t, err)
 	return e, reg, logs
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestReloadKeepsPreviousOnFailure runs a sequence of edits and reloads

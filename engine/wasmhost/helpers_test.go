@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/arbiter-dev/arbiter/engine/testing/capture"
+
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -38,27 +40,9 @@ func (kv *memKV) Put(_ context.Context, plugin, key string, value []byte) error 
 	return nil
 }
 
-// logBuffer is a goroutine-safe sink for an hclog.Logger.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // newLogger returns a trace-level logger writing into a buffer.
-func newLogger() (hclog.Logger, *logBuffer) {
-	buf := &logBuffer{}
+func newLogger() (hclog.Logger, *capture.Buffer) {
+	buf := &capture.Buffer{}
 	return hclog.New(&hclog.LoggerOptions{Name: "arbiter", Level: hclog.Trace, Output: buf}), buf
 }
 
