@@ -10,7 +10,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/arbiter-dev/arbiter/engine"
-	"github.com/arbiter-dev/arbiter/engine/agent"
 	"github.com/arbiter-dev/arbiter/engine/config"
 	"github.com/arbiter-dev/arbiter/engine/loadgen"
 	"github.com/arbiter-dev/arbiter/engine/testing/capture"
@@ -21,29 +20,20 @@ import (
 // plugin and reads the trail it keeps back through the admin API.
 func TestAuditTrailThroughAdminAPI(t *testing.T) {
 	requireBundled(t)
-	const secret, token = "whsec_audit_test_0123456789", "arb_audit_test_0123456789"
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.Endpoints = map[string]config.Endpoint{config.DefaultEndpoint: {Secrets: []string{secret}}}
-	cfg.Admin.Tokens = []string{token}
+	cfg := testConfig(t)
 	cfg.Plugins = []config.Plugin{{Name: "audit", Path: "bundled:auditlog"}}
 	cfg.Policy.Data = map[string]any{
 		"routing":         []any{map[string]any{"match": map[string]any{"type": []any{"alert"}}, "targets": []any{"audit"}}},
 		"routing_default": []any{},
 	}
 	var logs capture.Buffer
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := agent.New(ctx, cfg, agent.Options{Logger: hclog.New(&hclog.LoggerOptions{Output: &logs})})
-	require.NoError(t, err)
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() { cancel(); require.NoError(t, <-done) }()
+	a, stop := start(t, cfg, hclog.New(&hclog.LoggerOptions{Output: &logs}))
+	defer stop()
 
 	// Two deltas of one new customer, in chain order: each is unmatched (no
 	// ledger record) and drifts, so each raises alerts.
 	rep, err := loadgen.Run(context.Background(), loadgen.Config{URL: "http://" + a.Addr().String() + "/webhooks/pacspace",
-		Secret: secret, Scheme: engine.SchemeV1, Shape: loadgen.ShapeDelta, Connections: 1, Count: 2})
+		Secret: testSecret, Scheme: engine.SchemeV1, Shape: loadgen.ShapeDelta, Connections: 1, Count: 2})
 	require.NoError(t, err)
 	require.Equal(t, int64(2), rep.OK)
 
@@ -69,7 +59,7 @@ func TestAuditTrailThroughAdminAPI(t *testing.T) {
 	}
 	var entries page
 	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(50 * time.Millisecond) {
-		status, p := get("/v1/plugins/audit/store?prefix=entry/", token)
+		status, p := get("/v1/plugins/audit/store?prefix=entry/", testToken)
 		require.Equal(t, http.StatusOK, status)
 		if p.Pagination.Total >= 4 { // at least two alerts per event
 			entries = p
@@ -95,18 +85,18 @@ func TestAuditTrailThroughAdminAPI(t *testing.T) {
 	}
 	require.Equal(t, 2, reasons["unmatched_delta"], reasons)
 
-	status, newest := get("/v1/plugins/audit/store?prefix=entry/&sortOrder=desc&limit=1", token)
+	status, newest := get("/v1/plugins/audit/store?prefix=entry/&sortOrder=desc&limit=1", testToken)
 	require.Equal(t, http.StatusOK, status)
 	require.Equal(t, 1, len(newest.Entries))
 	require.Equal(t, entries.Entries[len(entries.Entries)-1].Key, newest.Entries[0].Key)
-	status, seq := get("/v1/plugins/audit/store?prefix=seq", token)
+	status, seq := get("/v1/plugins/audit/store?prefix=seq", testToken)
 	require.Equal(t, http.StatusOK, status)
 	require.Equal(t, 1, len(seq.Entries))
 
 	status, _ = get("/v1/plugins/audit/store", "")
 	require.Equal(t, http.StatusUnauthorized, status)
-	status, _ = get("/v1/plugins/nope/store", token)
+	status, _ = get("/v1/plugins/nope/store", testToken)
 	require.Equal(t, http.StatusNotFound, status)
-	status, _ = get("/v1/plugins/audit/store?sortOrder=up", token)
+	status, _ = get("/v1/plugins/audit/store?sortOrder=up", testToken)
 	require.Equal(t, http.StatusBadRequest, status)
 }

@@ -2,15 +2,10 @@ package agent_test
 
 import (
 	"context"
-	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,26 +18,7 @@ import (
 	"github.com/arbiter-dev/arbiter/engine/config"
 	"github.com/arbiter-dev/arbiter/engine/loadgen"
 	"github.com/arbiter-dev/arbiter/engine/testing/require"
-	"github.com/arbiter-dev/arbiter/plugins"
 )
-
-func requireBundled(tb testing.TB) {
-	tb.Helper()
-	if !plugins.Built() {
-		tb.Skip("bundled plugins not built: run `make plugins` first")
-	}
-}
-
-// readyz returns /readyz's status code and its "plugins" member.
-func readyz(tb testing.TB, a *agent.Agent) (int, string) {
-	tb.Helper()
-	resp, err := http.Get("http://" + a.Addr().String() + "/readyz")
-	require.NoError(tb, err)
-	defer resp.Body.Close()
-	var body map[string]string
-	require.NoError(tb, json.NewDecoder(resp.Body).Decode(&body))
-	return resp.StatusCode, body["plugins"]
-}
 
 // TestReadyBeforePlugins starts an agent with an empty compilation cache,
 // so its Slack plugin takes seconds to compile. The agent is ready at once,
@@ -51,41 +27,18 @@ func readyz(tb testing.TB, a *agent.Agent) (int, string) {
 // the plugin is up, on its first attempt.
 func TestReadyBeforePlugins(t *testing.T) {
 	requireBundled(t)
-	var posts atomic.Int64
-	slack := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		posts.Add(1)
-	}))
-	defer slack.Close()
-	u, _ := url.Parse(slack.URL)
-
-	const secret = "whsec_ready_test_0123456789"
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir() // and so an empty wasm-cache
-	cfg.Listen = "127.0.0.1:0"
-	cfg.Endpoints = map[string]config.Endpoint{config.DefaultEndpoint: {Secrets: []string{secret}}}
-	cfg.Admin.Tokens = []string{"arb_ready_test_0123456789"}
-	cfg.Plugins = []config.Plugin{{Name: "slack", Path: "bundled:slack", AllowHosts: []string{u.Host},
-		Secrets: map[string]string{"url": slack.URL}, Config: map[string]any{"webhook_url_secret": "url"}}}
-	cfg.Policy.Data = map[string]any{
-		"routing":         []any{map[string]any{"match": map[string]any{"type": []any{"alert"}, "reason": []any{"unmatched_delta"}}, "targets": []any{"slack"}}},
-		"routing_default": []any{},
-	}
+	cfg := testConfig(t) // and so an empty wasm-cache
+	posts := routeUnmatchedToSlack(t, &cfg)
 	var logs capture.Buffer
-	log := hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: &logs})
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := agent.New(ctx, cfg, agent.Options{Logger: log})
-	require.NoError(t, err)
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() { cancel(); require.NoError(t, <-done) }()
+	a, stop := start(t, cfg, hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: &logs}))
+	defer stop()
 
 	status, plugins := readyz(t, a)
 	require.Equal(t, http.StatusOK, status)
 	require.Equal(t, "loading", plugins)
 
 	rep, err := loadgen.Run(context.Background(), loadgen.Config{URL: "http://" + a.Addr().String() + "/webhooks/pacspace",
-		Secret: secret, Scheme: engine.SchemeV1, Shape: loadgen.ShapeDelta, Connections: 1, Count: 1})
+		Secret: testSecret, Scheme: engine.SchemeV1, Shape: loadgen.ShapeDelta, Connections: 1, Count: 1})
 	require.NoError(t, err)
 	require.Equal(t, int64(1), rep.OK)
 
@@ -105,14 +58,6 @@ func TestReadyBeforePlugins(t *testing.T) {
 // New at once; a module that does not load stops Run with the error.
 func TestPluginMistakes(t *testing.T) {
 	requireBundled(t)
-	base := func(t *testing.T) config.Config {
-		cfg := config.Default()
-		cfg.DataDir = t.TempDir()
-		cfg.Listen = "127.0.0.1:0"
-		cfg.Endpoints = map[string]config.Endpoint{config.DefaultEndpoint: {Secrets: []string{"whsec_mistakes_0123456789"}}}
-		cfg.Admin.Tokens = []string{"arb_mistakes_0123456789"}
-		return cfg
-	}
 	for _, tc := range []struct {
 		name   string
 		plugin config.Plugin
@@ -123,7 +68,7 @@ func TestPluginMistakes(t *testing.T) {
 		{"unknown bundled plugin", config.Plugin{Name: "teams", Path: "bundled:teams"}, `no bundled plugin "teams"; the bundled plugins are auditlog, console, pagerduty, slack, webhook`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := base(t)
+			cfg := testConfig(t)
 			cfg.Plugins = []config.Plugin{tc.plugin}
 			_, err := agent.New(context.Background(), cfg, agent.Options{})
 			require.True(t, err != nil, "New accepted", tc.plugin)
@@ -132,7 +77,7 @@ func TestPluginMistakes(t *testing.T) {
 	}
 
 	t.Run("not a module", func(t *testing.T) {
-		cfg := base(t)
+		cfg := testConfig(t)
 		bad := filepath.Join(t.TempDir(), "bad.wasm")
 		require.NoError(t, os.WriteFile(bad, []byte("not wasm"), 0o600))
 		cfg.Plugins = []config.Plugin{{Name: "console", Path: "bundled:console"}, {Name: "bad", Path: bad}}
