@@ -291,22 +291,30 @@ func (r *run) request(seq int64) request {
 }
 
 func (r *run) send(ctx context.Context, w *worker, q request) {
+	began := time.Now()
+	var (
+		status  int
+		snippet []byte
+		err     error
+	)
 	if w.conn != nil {
-		began := time.Now()
-		status, snippet, err := w.conn.do(ctx, q, r.headers)
-		if err != nil && ctx.Err() != nil {
-			return // interrupted: neither sent nor failed
-		}
-		w.sent++
-		w.hist.record(time.Since(began))
-		w.result(status, snippet, err)
-		return
+		status, snippet, err = w.conn.do(ctx, q, r.headers)
+	} else {
+		status, snippet, err = r.post(ctx, q)
 	}
+	if err != nil && ctx.Err() != nil {
+		return // interrupted: neither sent nor failed
+	}
+	w.sent++
+	w.hist.record(time.Since(began))
+	w.result(status, snippet, err)
+}
+
+// post is conn.do through net/http's client.
+func (r *run) post(ctx context.Context, q request) (status int, snippet []byte, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.cfg.URL, bytes.NewReader(q.body))
 	if err != nil {
-		w.sent++
-		w.fail("build request: " + err.Error())
-		return
+		return 0, nil, fmt.Errorf("build request: %w", err)
 	}
 	req.Header = http.Header{
 		"Content-Type": {"application/json"},
@@ -316,33 +324,19 @@ func (r *run) send(ctx context.Context, w *worker, q request) {
 	if q.ts != "" {
 		req.Header[r.headers[1]] = []string{q.ts}
 	}
-	began := time.Now()
 	resp, err := r.client.Do(req)
 	if err != nil {
-		if ctx.Err() != nil {
-			return // interrupted: neither sent nor failed
-		}
-		w.sent++
-		w.hist.record(time.Since(began))
-		w.fail(describe(err))
-		return
+		return 0, nil, err
 	}
-	var snippet []byte
-	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
-	if !ok {
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
 		snippet, _ = io.ReadAll(io.LimitReader(resp.Body, 200))
 	}
 	// Drain so the connection goes back to the pool.
-	_, err = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	w.sent++
-	w.hist.record(time.Since(began))
-	if err != nil && ctx.Err() == nil {
-		err = errors.New("read response: " + describe(err))
-	} else {
-		err = nil
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return resp.StatusCode, snippet, fmt.Errorf("read response: %w", err)
 	}
-	w.result(resp.StatusCode, snippet, err)
+	return resp.StatusCode, snippet, nil
 }
 
 // result counts one answered or failed request.
