@@ -5,32 +5,14 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/arbiter-dev/arbiter/engine/testing/fakeclock"
 
 	"github.com/arbiter-dev/arbiter/engine/config"
 	"github.com/arbiter-dev/arbiter/engine/testing/require"
 )
-
-// clock is a settable clock shared by the receiver and the worker, so a
-// grace window ends when the test says.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 func proofHash(s string) string {
 	sum := sha256.Sum256([]byte(s))
@@ -78,7 +60,7 @@ type chainPage struct {
 // is a gap and the waiting customer's proof starts its chain.
 func TestChains(t *testing.T) {
 	const grace = 10 * time.Second
-	clk := &clock{t: time.Now()}
+	clk := fakeclock.At(time.Now())
 	e := newAgentEnv(t, agentOptions{now: clk.Now, grace: grace, configured: map[string]config.Endpoint{
 		"pacspace": {Secrets: []string{configuredSecret}},
 	}})

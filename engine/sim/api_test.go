@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/arbiter-dev/arbiter/engine/testing/fakeclock"
+
 	"github.com/arbiter-dev/arbiter/engine/testing/capture"
 
 	"github.com/hashicorp/go-hclog"
@@ -22,24 +24,6 @@ import (
 )
 
 const token = "dashboard-test-token"
-
-// clock is a settable clock for Config.Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
 
 // dashboard is a Sim serving its API on loopback.
 type dashboard struct {
@@ -131,7 +115,7 @@ type pagination struct {
 }
 
 func TestAuth(t *testing.T) {
-	now := &clock{t: time.Date(2026, 4, 10, 12, 0, 0, 0, time.UTC)}
+	now := fakeclock.At(time.Date(2026, 4, 10, 12, 0, 0, 0, time.UTC))
 	d := newDashboard(t, sim.Config{Now: now.Now})
 	get := func(opts ...option) (int, envelope) {
 		resp, raw := d.send(t, http.MethodGet, "/dashboard/webhooks", nil, opts...)
@@ -444,7 +428,7 @@ func history(t *testing.T) (*dashboard, sim.Webhook) {
 		}
 		w.WriteHeader(code)
 	})
-	now := &clock{}
+	now := &fakeclock.Clock{}
 	d := newDashboard(t, sim.Config{Now: now.Now, BaseDelay: time.Millisecond, MaxDelay: 2 * time.Hour})
 	wh := createWebhook(t, d.Sim, sim.WebhookSpec{URL: rs.URL, Secret: secret})
 	day := func(n int) { now.Set(time.Date(2026, 4, n, 10, 0, 0, 0, time.UTC)) }
