@@ -99,6 +99,18 @@ func start(t *testing.T, env []string, args ...string) *process {
 
 func (p *process) url(path string) string { return "http://" + p.addr + path }
 
+// waitLog waits until the process has written want to stderr: its logs go
+// through a pipe, so a line can land after the change it reports is
+// already visible through the API.
+func (p *process) waitLog(t *testing.T, want string, within time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(within); !strings.Contains(p.stderr.String(), want); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in the log within %v", want, within)
+		}
+	}
+}
+
 // wait waits for the process to exit and returns its exit code.
 func (p *process) wait(t *testing.T, within time.Duration) int {
 	t.Helper()

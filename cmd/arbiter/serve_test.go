@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -275,10 +274,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 	require.NoError(t, db.QueryRow(`SELECT actions, revision FROM decisions WHERE event_id = 'evt_pipeline_1'`).Scan(&actions, &revision))
 	require.Contains(t, actions, `"reason":"unmatched_delta"`)
 	require.True(t, len(revision) == 64, "revision is a content hash", revision)
-	for !strings.Contains(p.stderr.String(), "action alert/unmatched_delta") { // the console plugin logged it
-		require.True(t, time.Now().Before(deadline), "console did not log the action")
-		time.Sleep(20 * time.Millisecond)
-	}
+	p.waitLog(t, "action alert/unmatched_delta", 20*time.Second) // the console plugin logged it
 
 	_, health := getJSON(t, p.url("/health"))
 	require.Contains(t, health, `"proofChainLength":1`)
@@ -310,10 +306,7 @@ func TestPolicyHotReload(t *testing.T) {
 	const token = "arb_reload_token_0123456789abcdef"
 	p := start(t, []string{"PACSPACE_WEBHOOK_SECRET=" + e2eSecret, "ARBITER_DATA_DIR=" + filepath.Join(dir, "data"),
 		"ARBITER_LISTEN=127.0.0.1:0", "ARBITER_ADMIN_TOKEN=" + token, "ARBITER_LOG_LEVEL=debug"}, "serve", "--policy-dir", pol)
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(p.stderr.String(), "watching policy directory"); {
-		require.True(t, time.Now().Before(deadline), "the watcher did not start")
-		time.Sleep(10 * time.Millisecond)
-	}
+	p.waitLog(t, "watching policy directory", 10*time.Second)
 	status := func() map[string]any {
 		req, _ := http.NewRequest(http.MethodGet, p.url("/v1/policies"), nil)
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -352,16 +345,12 @@ func TestPolicyHotReload(t *testing.T) {
 	st := waitFor("broken edit", func(st map[string]any) bool { return st["lastError"] != nil })
 	require.Equal(t, second, st["revision"])
 	require.Contains(t, fmt.Sprint(st["lastError"]), "broken.rego:")
-	require.Contains(t, p.stderr.String(), "broken.rego:")
+	p.waitLog(t, "broken.rego:", 10*time.Second)
 
 	// Fixed, then reloaded by SIGHUP as well.
 	require.NoError(t, os.Remove(filepath.Join(pol, "broken.rego")))
 	waitFor("fixed", func(st map[string]any) bool { return st["lastError"] == nil })
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGHUP))
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(p.stderr.String(), "SIGHUP: reloading policies") {
-		require.True(t, time.Now().Before(deadline), "SIGHUP not acted on")
-		time.Sleep(20 * time.Millisecond)
-	}
+	p.waitLog(t, "SIGHUP: reloading policies", 10*time.Second)
 	require.Equal(t, second, status()["revision"])
 }
