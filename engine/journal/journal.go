@@ -1,0 +1,432 @@
+// Package journal is a write-ahead log of opaque records. It sits in front of
+// SQLite so that a webhook can be acknowledged as soon as its bytes are on
+// disk, at the cost of one fdatasync per group of appends; a loader later
+// moves the records into SQLite in large batches and releases them.
+//
+// The journal is a directory of segment files, each named after the
+// sequence number of its first record ("%020d.journal"). A record is
+//
+//	[u32 LE payload length][u32 LE CRC-32C of seq bytes + payload][u64 LE seq][payload]
+//
+// and a zero length marks the end of the written data in a segment. A record
+// that does not fit in the rest of a segment starts the next one.
+//
+// Segments are pre-zeroed to their full size (zeros written, not
+// fallocated) before use: an fdatasync after overwriting blocks that already
+// exist changes no size or extent metadata, so it is one data flush rather
+// than a file-system journal commit (measured: 263 µs against 584 µs for a
+// growing file). The next segment is prepared in the background so that a
+// rotation rarely waits for it.
+//
+// Recovery: Open reads the segments in order. Every segment but the last
+// must be intact, because the writer syncs a segment before it writes to the
+// next; damage there fails Open rather than silently dropping records. In
+// the last segment the records end at a zero length, a record that runs
+// past the segment, a bad CRC or an out-of-order sequence number: there a
+// crash tore the last write, which was never acknowledged. Open zeroes every
+// byte after that point, so that stale bytes can never later be read as
+// records, and appends continue there.
+package journal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+var (
+	// ErrClosed is returned by Append, Read and Release once Close was called.
+	ErrClosed = errors.New("journal: closed")
+	// ErrReleased is returned by Read for a sequence number whose segment
+	// Release has already deleted.
+	ErrReleased = errors.New("journal: record released")
+	// ErrTooLarge is returned by Append for a payload that cannot fit in one
+	// segment; the journal stays usable.
+	ErrTooLarge = errors.New("journal: record larger than a segment")
+	// ErrEmpty is returned by Append for an empty payload: a zero length
+	// marks the end of a segment's data, so it cannot be a record.
+	ErrEmpty = errors.New("journal: empty payload")
+)
+
+const (
+	headerSize          = 16
+	defaultSegmentBytes = 64 << 20
+	defaultMaxBatch     = 256
+	// maxKeptBuf bounds the batch buffer kept between commits, so that one
+	// huge record does not pin its memory forever.
+	maxKeptBuf = 4 << 20
+)
+
+// Options tune a journal. Zero values take the defaults.
+type Options struct {
+	SegmentBytes int64        // size of each segment file, pre-zeroed; default 64 MiB; a record larger than a segment is an error
+	NoSync       bool         // skip fdatasync (survives process crashes, not power loss); default false = fsync every group commit
+	MaxBatch     int          // appends per group commit; default 256
+	Logger       hclog.Logger // default null logger
+}
+
+// Journal is an append-only, crash-safe record log; see the package doc.
+type Journal struct {
+	dir  string
+	opts Options
+	log  hclog.Logger
+
+	// closeMu is held shared while an Append queues its request, so that
+	// Close can stop new appends before it closes reqs.
+	closeMu    sync.RWMutex
+	closed     bool
+	reqs       chan *request
+	writerDone chan struct{}
+
+	committed atomic.Uint64
+	failed    atomic.Pointer[failure] // set once a write or sync failed
+	commits   chan struct{}
+
+	mu   sync.Mutex // guards segs; the writer appends, Release trims the front
+	segs []*segment
+
+	// The loader's side: Read, Release and the closing of files.
+	readMu      sync.Mutex
+	filesClosed bool
+	rd          reader
+	cur         cursor
+
+	// The writer goroutine's state.
+	active   *segment
+	off      int64 // end of written data in active
+	next     uint64
+	buf      []byte
+	prep     chan prepared // result of the background preparation
+	prepping bool
+	stopPrep atomic.Bool
+}
+
+type failure struct{ err error }
+
+type request struct {
+	payload []byte
+	seq     uint64
+	err     error
+	done    chan struct{} // capacity 1, so the writer never blocks on it
+}
+
+var requests = sync.Pool{New: func() any { return &request{done: make(chan struct{}, 1)} }}
+
+// Open opens the journal in dir, creating dir (0700) if needed, and recovers
+// the existing segments.
+func Open(dir string, opts Options) (*Journal, error) {
+	if opts.SegmentBytes == 0 {
+		opts.SegmentBytes = defaultSegmentBytes
+	}
+	if opts.SegmentBytes <= headerSize {
+		return nil, fmt.Errorf("journal: SegmentBytes %d is too small", opts.SegmentBytes)
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = defaultMaxBatch
+	}
+	if opts.Logger == nil {
+		opts.Logger = hclog.NewNullLogger()
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	j := &Journal{
+		dir:        dir,
+		opts:       opts,
+		log:        opts.Logger,
+		reqs:       make(chan *request, opts.MaxBatch),
+		writerDone: make(chan struct{}),
+		commits:    make(chan struct{}, 1),
+		prep:       make(chan prepared, 1),
+	}
+	if err := j.recover(); err != nil {
+		for _, s := range j.segs {
+			s.f.Close()
+		}
+		return nil, err
+	}
+	j.committed.Store(j.next - 1)
+	j.log.Debug("journal opened", "dir", dir, "segments", len(j.segs), "first", j.segs[0].first, "next", j.next)
+	j.startPrepare()
+	go j.run()
+	return j, nil
+}
+
+// Append queues payload for the next group commit and returns its sequence
+// number once the commit is durable (written and, unless NoSync,
+// fdatasync'ed). Sequence numbers start at 1 and increase by one per
+// record, across restarts. If ctx ends before the record is queued, Append
+// returns ctx's error; once queued, it waits for the commit, because the
+// record may be durable by then. payload is not retained after Append returns.
+func (j *Journal) Append(ctx context.Context, payload []byte) (uint64, error) {
+	if len(payload) == 0 {
+		return 0, ErrEmpty
+	}
+	if limit := j.maxPayload(); int64(len(payload)) > limit {
+		return 0, fmt.Errorf("%w: %d bytes, at most %d fit", ErrTooLarge, len(payload), limit)
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if f := j.failed.Load(); f != nil {
+		return 0, f.err
+	}
+	r := requests.Get().(*request)
+	r.payload = payload
+	j.closeMu.RLock()
+	if j.closed {
+		j.closeMu.RUnlock()
+		r.payload = nil
+		requests.Put(r)
+		return 0, ErrClosed
+	}
+	select {
+	case j.reqs <- r:
+	case <-ctx.Done():
+		j.closeMu.RUnlock()
+		r.payload = nil
+		requests.Put(r)
+		return 0, ctx.Err()
+	}
+	j.closeMu.RUnlock()
+	<-r.done
+	seq, err := r.seq, r.err
+	*r = request{done: r.done}
+	requests.Put(r)
+	return seq, err
+}
+
+func (j *Journal) maxPayload() int64 {
+	return min(j.opts.SegmentBytes-headerSize, math.MaxUint32)
+}
+
+// Committed returns the highest durable sequence number (0 when none was
+// ever written).
+func (j *Journal) Committed() uint64 { return j.committed.Load() }
+
+// Commits returns a channel with capacity 1 that gets a non-blocking send
+// after every commit, so a loader can wait for new records without polling.
+func (j *Journal) Commits() <-chan struct{} { return j.commits }
+
+// Close commits what is queued, stops accepting appends (Append then returns
+// ErrClosed), syncs and closes the files. It returns the error that failed
+// the journal, if one did. Calling Close again returns nil.
+func (j *Journal) Close() error {
+	j.closeMu.Lock()
+	if j.closed {
+		j.closeMu.Unlock()
+		return nil
+	}
+	j.closed = true
+	close(j.reqs)
+	j.closeMu.Unlock()
+	<-j.writerDone // the writer drained reqs and committed every batch
+
+	j.stopPrep.Store(true)
+	if j.prepping {
+		if p := <-j.prep; p.f != nil {
+			p.f.Close()
+		}
+	}
+	var errs []error
+	if err := os.Remove(j.tmpPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
+	}
+
+	j.readMu.Lock()
+	defer j.readMu.Unlock()
+	j.filesClosed = true
+	if f := j.failed.Load(); f != nil {
+		errs = append(errs, f.err)
+	} else if err := j.active.f.Sync(); err != nil { // matters with NoSync
+		errs = append(errs, fmt.Errorf("journal: %w", err))
+	}
+	j.mu.Lock()
+	segs := j.segs
+	j.mu.Unlock()
+	for _, s := range segs {
+		if err := s.f.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("journal: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// run is the writer goroutine: it takes what is queued, up to MaxBatch,
+// commits it with one write and one sync, and wakes the appenders. Requests
+// that arrive meanwhile wait in reqs and form the next batch.
+func (j *Journal) run() {
+	defer close(j.writerDone)
+	batch := make([]*request, 0, j.opts.MaxBatch)
+	for r := range j.reqs {
+		batch = append(batch[:0], r)
+	fill:
+		for len(batch) < j.opts.MaxBatch {
+			select {
+			case r, ok := <-j.reqs:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		n, err := j.commit(batch)
+		for i, r := range batch {
+			if i >= n {
+				r.seq, r.err = 0, err
+			}
+			r.done <- struct{}{}
+		}
+		clear(batch)
+	}
+}
+
+// commit writes batch and returns how many of its records are durable: all
+// of them, or, after an error, those synced before a rotation.
+func (j *Journal) commit(batch []*request) (int, error) {
+	if f := j.failed.Load(); f != nil {
+		return 0, f.err
+	}
+	buf := j.buf[:0]
+	durable := 0
+	for i, r := range batch {
+		size := int64(headerSize + len(r.payload))
+		if j.off+int64(len(buf))+size > j.active.size {
+			// The old segment is synced before the next one is written, so
+			// that only the last segment can ever have a torn tail.
+			if len(buf) > 0 {
+				if err := j.write(buf); err != nil {
+					return j.fail(durable, err)
+				}
+				durable = i
+				buf = buf[:0]
+			}
+			if err := j.rotate(); err != nil {
+				return j.fail(durable, err)
+			}
+		}
+		r.seq = j.next
+		j.next++
+		buf = appendRecord(buf, r.seq, r.payload)
+	}
+	if err := j.write(buf); err != nil {
+		return j.fail(durable, err)
+	}
+	if cap(buf) <= maxKeptBuf {
+		j.buf = buf[:0]
+	} else {
+		j.buf = nil
+	}
+	return len(batch), nil
+}
+
+// write writes buf at the end of the active segment in one pwrite, syncs it
+// and publishes the records in it.
+func (j *Journal) write(buf []byte) error {
+	if _, err := j.active.f.WriteAt(buf, j.off); err != nil {
+		return err
+	}
+	if !j.opts.NoSync {
+		if err := datasync(j.active.f); err != nil {
+			return err
+		}
+	}
+	j.off += int64(len(buf))
+	j.committed.Store(j.next - 1)
+	select {
+	case j.commits <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// fail makes the journal failed: after a failed write or fsync the state of
+// the file is unknown (and the kernel may have dropped the dirty pages), so
+// nothing more may be acknowledged.
+func (j *Journal) fail(durable int, err error) (int, error) {
+	err = fmt.Errorf("journal: failed: %w", err)
+	j.failed.Store(&failure{err})
+	j.log.Error("journal write failed; no more appends are accepted", "error", err)
+	return durable, err
+}
+
+// rotate moves the writer to a new segment starting at j.next.
+func (j *Journal) rotate() error {
+	f, err := j.takePrepared()
+	if err != nil {
+		return err
+	}
+	path := j.segPath(j.next)
+	if err := os.Rename(j.tmpPath(), path); err != nil {
+		f.Close()
+		return err
+	}
+	// The name must be durable before records in the file are acknowledged.
+	if err := syncDir(j.dir); err != nil {
+		f.Close()
+		return err
+	}
+	seg := &segment{first: j.next, path: path, f: f, size: j.opts.SegmentBytes}
+	j.mu.Lock()
+	if j.off == 0 {
+		// The active segment was empty (its size, from an earlier run, was
+		// too small for the record) and the rename replaced it. Copy the
+		// slice: a concurrent Read may hold the old one.
+		old := j.segs[len(j.segs)-1]
+		j.segs = append(j.segs[:len(j.segs)-1:len(j.segs)-1], seg)
+		defer old.f.Close()
+	} else {
+		j.segs = append(j.segs, seg)
+	}
+	j.mu.Unlock()
+	j.log.Debug("journal segment started", "file", path)
+	j.active, j.off = seg, 0
+	j.startPrepare()
+	return nil
+}
+
+type prepared struct {
+	f   *os.File
+	err error
+}
+
+// startPrepare zeroes the next segment in the background.
+func (j *Journal) startPrepare() {
+	j.prepping = true
+	go func() {
+		f, err := prepareSegment(j.tmpPath(), j.opts.SegmentBytes, &j.stopPrep)
+		j.prep <- prepared{f, err}
+	}()
+}
+
+// takePrepared returns the prepared next segment. If its preparation is
+// still running it waits: a second zero-fill started now would only compete
+// with it for the disk. If it failed, it tries once more in line.
+func (j *Journal) takePrepared() (*os.File, error) {
+	if j.prepping {
+		j.prepping = false
+		p := <-j.prep
+		if p.err == nil {
+			return p.f, nil
+		}
+		j.log.Warn("journal: preparing the next segment failed; retrying", "error", p.err)
+	}
+	return prepareSegment(j.tmpPath(), j.opts.SegmentBytes, nil)
+}
+
+func (j *Journal) segPath(first uint64) string {
+	return filepath.Join(j.dir, fmt.Sprintf("%020d.journal", first))
+}
+
+// tmpPath is where the next segment is prepared; it gets its name, which
+// needs its first sequence number, only when the writer rotates to it.
+func (j *Journal) tmpPath() string { return filepath.Join(j.dir, "next.tmp") }
