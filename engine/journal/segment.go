@@ -33,11 +33,12 @@ func checksum(seq []byte, payload []byte) uint32 {
 }
 
 func appendRecord(buf []byte, seq uint64, payload []byte) []byte {
-	var h [headerSize]byte
-	binary.LittleEndian.PutUint32(h[0:], uint32(len(payload)))
-	binary.LittleEndian.PutUint64(h[8:], seq)
-	binary.LittleEndian.PutUint32(h[4:], checksum(h[8:], payload))
-	return append(append(buf, h[:]...), payload...)
+	at := len(buf)
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(payload)))
+	buf = binary.LittleEndian.AppendUint32(buf, 0) // the CRC, once seq is in place
+	buf = binary.LittleEndian.AppendUint64(buf, seq)
+	binary.LittleEndian.PutUint32(buf[at+4:], checksum(buf[at+8:at+16], payload))
+	return append(buf, payload...)
 }
 
 // errEnd reports a zero length: the end of the written data.
