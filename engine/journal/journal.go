@@ -341,6 +341,7 @@ func (j *Journal) write(buf []byte) error {
 		}
 	}
 	j.off += int64(len(buf))
+	j.active.end.Store(j.off) // before committed: Read loads them the other way round
 	j.committed.Store(j.next - 1)
 	select {
 	case j.commits <- struct{}{}:

@@ -48,9 +48,10 @@ func (j *Journal) Read(from uint64, limit int, fn func(seq uint64, payload []byt
 		if j.cur.seg == seg && j.cur.seq <= seq {
 			off, at = j.cur.off, j.cur.seq
 		}
-		j.rd.reset(seg.f, off, seg.size)
+		end := seg.end.Load()
+		j.rd.reset(seg.f, off, end)
 		for at <= last && n < limit {
-			p, size, err := j.rd.next(at, seg.size-off)
+			p, size, err := j.rd.next(at, end-off)
 			if err != nil {
 				j.cur = cursor{}
 				if err == errEnd {

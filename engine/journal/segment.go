@@ -22,6 +22,9 @@ type segment struct {
 	path  string
 	f     *os.File
 	size  int64 // file size; earlier runs may have used another SegmentBytes
+	// end is the end of the durable records, so that Read does not read
+	// ahead into bytes that hold nothing for it.
+	end atomic.Int64
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -182,6 +185,7 @@ func (j *Journal) recover() error {
 			}
 			j.active, j.off = seg, end
 		}
+		seg.end.Store(end)
 		next = n
 	}
 	j.next = next
