@@ -5,6 +5,8 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/open-policy-agent/opa/v1/ast"
+
 	"github.com/arbiter-dev/arbiter/engine"
 	"github.com/arbiter-dev/arbiter/engine/testing/require"
 )
@@ -45,7 +47,7 @@ func TestDataCacheAgreesWithStore(t *testing.T) {
 
 		v, err := inputValue(in)
 		require.NoError(t, err)
-		decision, err := set.eval(ctx, v, nil)
+		decision, err := set.eval(ctx, ast.NewTerm(v), nil)
 		require.NoError(t, err)
 		want, err := actionsOf(decision.Value)
 		require.NoError(t, err)

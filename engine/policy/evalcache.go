@@ -34,8 +34,25 @@ type evalCacheEntry struct {
 
 func newEvalCache() *evalCache {
 	c := &evalCache{}
-	c.entries = c.first[:0]
+	c.reset()
 	return c
+}
+
+// evalCacheKeep is how many entries a reset cache keeps room for; a pooled
+// cache that once held a thousand is not kept that large.
+const evalCacheKeep = evalCacheScan
+
+// reset empties the cache for another evaluation, dropping every ref and
+// value it held.
+func (c *evalCache) reset() {
+	clear(c.entries)  // past len they are clear already: Pop clears what it drops
+	clear(c.first[:]) // entries may have outgrown first and left copies in it
+	if cap(c.entries) > evalCacheKeep || c.entries == nil {
+		c.entries = c.first[:0]
+	}
+	c.entries = c.entries[:0]
+	c.frames = c.frames[:0]
+	c.byHash = nil
 }
 
 // Push starts an empty frame: entries of the frames below are not seen

@@ -14,7 +14,8 @@ import (
 
 // TestEvalCacheActsLikeOPAs applies the same random operations to evalCache
 // and to OPA's own virtual cache and requires the same answers throughout,
-// with few entries (scanned) and with many (indexed by hash).
+// with few entries (scanned) and with many (indexed by hash), and after
+// reset.
 func TestEvalCacheActsLikeOPAs(t *testing.T) {
 	refs := []ast.Ref{
 		ast.MustParseRef("data.a"),
@@ -31,8 +32,12 @@ func TestEvalCacheActsLikeOPAs(t *testing.T) {
 	values := []*ast.Term{nil, ast.StringTerm("v"), ast.NumberTerm("1"), ast.MustParseTerm(`{"k": [1]}`)}
 	rng := rand.New(rand.NewPCG(1, 2))
 	indexed := 0
+	ours := newEvalCache()
 	for run := range 300 {
-		ours, theirs := newEvalCache(), topdown.NewVirtualCache()
+		// One cache for all runs, reset between them as the pool resets
+		// it: nothing of a run may be seen in the next.
+		ours.reset()
+		theirs := topdown.NewVirtualCache()
 		some, ops := refs[:7], 60
 		if run%3 == 0 {
 			some, ops = refs, 10*evalCacheScan
@@ -71,6 +76,11 @@ func TestEvalCacheActsLikeOPAs(t *testing.T) {
 		}
 		if ours.byHash != nil {
 			indexed++
+		}
+		if run%3 == 0 {
+			// Leave frames pushed: an evaluation that fails stops anywhere.
+			ours.Push()
+			ours.Put(refs[0], values[1])
 		}
 	}
 	require.True(t, indexed > 50, "runs that reached the index: ", indexed)

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -248,7 +249,7 @@ func (s *Set) Decide(ctx context.Context, in *engine.Input) (Decision, error) {
 	if err != nil {
 		return d, err
 	}
-	t, err := s.eval(ctx, v, s.data)
+	t, err := s.eval(ctx, ast.NewTerm(v), s.data)
 	if err != nil {
 		return d, fmt.Errorf("%w: %w", ErrDecision, err)
 	}
@@ -267,27 +268,65 @@ func (s *Set) Decide(ctx context.Context, in *engine.Input) (Decision, error) {
 //
 // rego, the usual way in, would add an allocation for every option and
 // start a goroutine to watch ctx; the evaluator can ask ctx itself.
-func (s *Set) eval(ctx context.Context, input ast.Value, data topdown.BaseCache) (*ast.Term, error) {
+func (s *Set) eval(ctx context.Context, input *ast.Term, data topdown.BaseCache) (*ast.Term, error) {
 	txn, err := s.store.NewTransaction(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer s.store.Abort(ctx, txn)
-	var decision *ast.Term
+	st := getEvalState(ctx)
+	defer putEvalState(st)
 	err = topdown.NewQuery(s.query).
 		WithCompiler(s.compiler).
 		WithStore(s.store).
 		WithTransaction(txn).
-		WithInput(ast.NewTerm(input)).
+		WithInput(input).
 		WithBaseCache(data).
-		WithVirtualCache(newEvalCache()).
-		WithCancel(ctxCancel{ctx}).
+		WithVirtualCache(&st.cache).
+		WithCancel(&st.cancel).
 		WithMetrics(noMetrics).
-		Iter(ctx, func(qr topdown.QueryResult) error {
-			decision = qr[decisionVar]
-			return nil
-		})
-	return decision, err
+		WithRequestMetadata(noRequestMetadata).
+		Iter(ctx, st.iter)
+	return st.decision, err
+}
+
+// noRequestMetadata spares every evaluation the empty map the evaluator
+// would make. It is only handed to builtins, and none of OPA's writes it.
+var noRequestMetadata = map[string]any{}
+
+// evalState is what one evaluation needs besides the evaluator itself:
+// pooled, so that a decision does not allocate it again. Nothing in it
+// outlives the evaluation: eval takes the decision out before the state
+// goes back, and putEvalState drops every reference it held, the cached
+// values of rules included.
+type evalState struct {
+	cache    evalCache
+	cancel   ctxCancel
+	decision *ast.Term
+	iter     func(topdown.QueryResult) error // sets decision; made once, not per evaluation
+}
+
+var evalStates = sync.Pool{New: func() any {
+	st := &evalState{}
+	st.cache.reset()
+	st.iter = func(qr topdown.QueryResult) error {
+		st.decision = qr[decisionVar]
+		return nil
+	}
+	return st
+}}
+
+func getEvalState(ctx context.Context) *evalState {
+	st := evalStates.Get().(*evalState)
+	st.cancel.ctx = ctx
+	return st
+}
+
+func putEvalState(st *evalState) {
+	st.cancel.ctx = nil
+	st.decision = nil
+	st.cache.reset()
+	evalStates.Put(st)
 }
 
 // ctxCancel stops an evaluation once its context is done. The evaluator
@@ -297,9 +336,9 @@ func (s *Set) eval(ctx context.Context, input ast.Value, data topdown.BaseCache)
 type ctxCancel struct{ ctx context.Context }
 
 // Cancel does nothing: the context is what cancels.
-func (ctxCancel) Cancel() {}
+func (*ctxCancel) Cancel() {}
 
-func (c ctxCancel) Cancelled() bool { return c.ctx.Err() != nil }
+func (c *ctxCancel) Cancelled() bool { return c.ctx.Err() != nil }
 
 var (
 	kActions  = ast.StringTerm("actions")
