@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -80,7 +81,8 @@ type inputBuilder struct {
 
 // termSlab hands out terms from slabs: one allocation for dozens of terms
 // instead of one each. A slab lives as long as any of its terms, which is
-// as long as the input document.
+// as long as the input document, or, for Decide's pooled builders, until
+// the decision has been read (see inputBuilders).
 type termSlab struct {
 	slab []ast.Term
 }
@@ -95,6 +97,23 @@ func (ts *termSlab) term(v ast.Value) *ast.Term {
 	}
 	ts.slab = append(ts.slab, ast.Term{Value: v})
 	return &ts.slab[len(ts.slab)-1]
+}
+
+// Decide takes its builder from a pool and puts it back once the decision
+// has been read: by then nothing refers to the terms of the document, so
+// its last slab can hold the next document's terms. The evaluator keeps no
+// terms past an evaluation (no inter-query cache is set), and the Decision
+// holds only Go strings and bytes of its own. What the terms point to
+// (strings, numbers, objects) is never reused, only the Term cells.
+var inputBuilders = sync.Pool{New: func() any { return new(inputBuilder) }}
+
+func getInputBuilder() *inputBuilder { return inputBuilders.Get().(*inputBuilder) }
+
+func putInputBuilder(b *inputBuilder) {
+	clear(b.slab) // drop the document's values, which may be large
+	b.slab = b.slab[:0]
+	b.err = nil
+	inputBuilders.Put(b)
 }
 
 func (b *inputBuilder) object(kv ...[2]*ast.Term) *ast.Term {
@@ -123,10 +142,14 @@ func (b *inputBuilder) enum(s string) *ast.Term {
 
 // inputValue returns in as the document policies see.
 func inputValue(in *engine.Input) (ast.Value, error) {
+	return new(inputBuilder).value(in)
+}
+
+// value builds in with b's slab; b must be empty.
+func (b *inputBuilder) value(in *engine.Input) (ast.Value, error) {
 	if in == nil {
 		return nil, fmt.Errorf("policy: input: nil")
 	}
-	var b inputBuilder
 	kv := make([][2]*ast.Term, 0, 11)
 	kv = append(kv,
 		[2]*ast.Term{kVersion, b.enum(in.Version)},

@@ -245,11 +245,13 @@ type Decision struct {
 func (s *Set) Decide(ctx context.Context, in *engine.Input) (Decision, error) {
 	start := time.Now()
 	d := Decision{Revision: s.revision}
-	v, err := inputValue(in)
+	b := getInputBuilder()
+	defer putInputBuilder(b)
+	v, err := b.value(in)
 	if err != nil {
 		return d, err
 	}
-	t, err := s.eval(ctx, ast.NewTerm(v), s.data)
+	t, err := s.eval(ctx, b.term(v), s.data)
 	if err != nil {
 		return d, fmt.Errorf("%w: %w", ErrDecision, err)
 	}
