@@ -25,7 +25,7 @@ test-go: plugins
 	$(GO) test -count=1 $(PKGS)
 
 # The concurrent core again under the race detector.
-RACE_PKGS := ./engine/store ./engine/worker ./engine/dispatch ./engine/receiver ./engine/policy ./engine/admin
+RACE_PKGS := ./engine/journal ./engine/inbox ./engine/store ./engine/worker ./engine/dispatch ./engine/receiver ./engine/policy ./engine/admin
 test-race: plugins
 	$(GO) test -race -count=1 $(RACE_PKGS)
 

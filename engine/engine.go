@@ -95,5 +95,9 @@ type Store interface {
 	Close() error
 }
 
+// ErrInboxFull is returned by an inbox that holds as many unprocessed
+// events as it may: the sender should retry later.
+var ErrInboxFull = errors.New("inbox is full")
+
 // ErrNotFound is returned by lookups that match nothing.
 var ErrNotFound = errors.New("not found")

@@ -1,8 +1,8 @@
 // Package agent assembles a running Arbiter from its configuration: the
-// store, the webhook receiver, the policy engine, the worker, the plugin host
-// and dispatcher, and the HTTP surface (health, readiness, metrics, admin
-// API). It owns startup order and
-// graceful shutdown.
+// store, the inbox and its journal, the webhook receiver, the policy engine,
+// the worker, the plugin host and dispatcher, and the HTTP surface (health,
+// readiness, metrics, admin API). It owns startup order and graceful
+// shutdown.
 package agent
 
 import (
@@ -29,6 +29,7 @@ import (
 	"github.com/arbiter-dev/arbiter/engine/admin"
 	"github.com/arbiter-dev/arbiter/engine/config"
 	"github.com/arbiter-dev/arbiter/engine/dispatch"
+	"github.com/arbiter-dev/arbiter/engine/inbox"
 	"github.com/arbiter-dev/arbiter/engine/policy"
 	"github.com/arbiter-dev/arbiter/engine/receiver"
 	"github.com/arbiter-dev/arbiter/engine/store"
@@ -41,6 +42,7 @@ type Agent struct {
 	cfg       config.Config
 	log       hclog.Logger
 	store     *store.Store
+	inbox     *inbox.Inbox
 	endpoints *receiver.Endpoints
 	counters  *store.EndpointCounters
 	policies  *policy.Engine
@@ -141,6 +143,23 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *Agent, err er
 	if err != nil {
 		return nil, err
 	}
+	maxLag := cfg.Inbox.MaxLag
+	if maxLag == 0 {
+		maxLag = -1 // inbox: never give way
+	}
+	if a.inbox, err = inbox.Open(ctx, inbox.Config{
+		Dir:        filepath.Join(cfg.DataDir, "journal"),
+		NoSync:     cfg.Store.Sync == store.SyncNormal,
+		MaxBatch:   cfg.Store.MaxBatch,
+		BatchSize:  cfg.Inbox.BatchSize,
+		MaxLag:     maxLag,
+		MaxBacklog: cfg.Inbox.MaxBacklog,
+		Loaded:     a.worker.Notify,
+		Logger:     log.Named("inbox"),
+		Registerer: a.registry,
+	}, st); err != nil {
+		return nil, err
+	}
 	tokens, err := a.adminTokens(ctx, opts.Announce)
 	if err != nil {
 		return nil, err
@@ -153,7 +172,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *Agent, err er
 	}, func() float64 {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		s, err := st.InboxStats(ctx)
+		s, err := a.inbox.Stats(ctx)
 		if err != nil {
 			return -1
 		}
@@ -165,9 +184,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *Agent, err er
 		Tolerance:    cfg.Receiver.Tolerance,
 		Logger:       log.Named("receiver"),
 		Registerer:   a.registry,
-		Appended:     a.worker.Notify,
 		Rejected:     a.counters.Reject,
-	}, st, a.endpoints)
+	}, a.inbox, a.endpoints)
 	api := admin.New(admin.Config{Tokens: tokens, Store: st, Policies: a.policies, Throttles: a.worker, Logger: log.Named("admin"),
 		NotifyDispatch: a.dispatch.Notify,
 		Endpoints:      a.endpoints, Counters: a.counters, Webhooks: rc, Configured: cfg.Endpoints, Holds: a.worker,
@@ -232,6 +250,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			"policy_revision", policy.ShortRevision(a.policies.Set().Revision()), "startup", sinceMs(a.began))
 		go func(srv *http.Server, l net.Listener) { errc <- srv.Serve(l) }(srv, a.listeners[i])
 	}
+	inboxCtx, stopInbox := context.WithCancel(context.Background())
+	inboxDone := make(chan error, 1)
+	go func() { inboxDone <- a.inbox.Run(inboxCtx) }()
 	workerCtx, stopWorker := context.WithCancel(context.Background())
 	workerDone := make(chan error, 1)
 	go func() { workerDone <- a.worker.Run(workerCtx) }()
@@ -300,13 +321,20 @@ loop:
 	}
 	stopCounters() // nothing is refused any more: store the last counts
 	errs = append(errs, <-countersDone)
+	// Nothing is acknowledged any more: load the journal's backlog, as much
+	// as the shutdown timeout allows; the rest loads on the next start.
+	stopInbox()
+	errs = append(errs, <-inboxDone)
+	if err := a.inbox.Drain(sctx); err != nil {
+		a.log.Warn("journal not fully loaded at shutdown; the rest loads on the next start", "backlog", a.inbox.Backlog(), "error", err)
+	}
 	stopWorker()
 	if err := <-workerDone; err != nil {
 		errs = append(errs, err)
 	}
 	stopDispatch() // deliveries in flight finish and are recorded
 	errs = append(errs, <-dispatchDone, a.plugins.close(sctx))
-	errs = append(errs, runErr, a.store.Close())
+	errs = append(errs, runErr, a.inbox.Close(), a.store.Close())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
@@ -320,6 +348,9 @@ func (a *Agent) close() {
 	}
 	if a.plugins != nil {
 		a.plugins.close(context.Background())
+	}
+	if a.inbox != nil {
+		a.inbox.Close()
 	}
 	a.store.Close()
 }

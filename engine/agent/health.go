@@ -52,7 +52,7 @@ type lastProof struct {
 func (a *Agent) health(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	inbox, err := a.store.InboxStats(ctx)
+	inbox, err := a.inbox.Stats(ctx)
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, seedHealth{Status: "unavailable"})
 		return

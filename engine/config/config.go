@@ -44,6 +44,7 @@ type Config struct {
 	// created at run time live in the store.
 	Endpoints map[string]Endpoint `koanf:"endpoints"`
 	Policy    Policy              `koanf:"policy"`
+	Inbox     Inbox               `koanf:"inbox"`
 	Worker    Worker              `koanf:"worker"`
 	Admin     Admin               `koanf:"admin"`
 	// Plugins are the plugin instances routing can target. Setting the list
@@ -95,6 +96,17 @@ type Policy struct {
 	Data map[string]any `koanf:"data"`
 }
 
+// Inbox tunes how acknowledged events move from the journal into the store.
+type Inbox struct {
+	BatchSize int `koanf:"batch_size"` // events per store transaction
+	// MaxLag is how long loading may give way to a stream of
+	// acknowledgements before it catches up; 0: it never gives way.
+	MaxLag time.Duration `koanf:"max_lag"`
+	// MaxBacklog is how many acknowledged events may wait to be loaded;
+	// past it webhooks are answered 503 until the backlog shrinks.
+	MaxBacklog int `koanf:"max_backlog"`
+}
+
 // Worker tunes event processing.
 type Worker struct {
 	Partitions int           `koanf:"partitions"` // 0: one per CPU
@@ -123,10 +135,10 @@ type Store struct {
 	Driver string `koanf:"driver"` // sqlite
 	// DSN overrides the SQLite file (default <data_dir>/arbiter.db).
 	DSN string `koanf:"dsn"`
-	// MaxBatch bounds how many inbox appends share one commit.
+	// MaxBatch bounds how many acknowledgements share one journal commit.
 	MaxBatch int `koanf:"max_batch"`
-	// Sync is "full" (fsync per group commit: survives power loss) or
-	// "normal" (survives process crashes only; faster).
+	// Sync is "full" (fsync per journal group commit and store commit:
+	// survives power loss) or "normal" (survives process crashes only).
 	Sync string `koanf:"sync"`
 }
 
@@ -158,6 +170,7 @@ func Default() Config {
 		Endpoints: map[string]Endpoint{
 			DefaultEndpoint: {},
 		},
+		Inbox:    Inbox{BatchSize: 1024, MaxLag: 30 * time.Second, MaxBacklog: 1_000_000},
 		Worker:   Worker{BatchSize: 256, Grace: 30 * time.Second},
 		Dispatch: Dispatch{MaxAttempts: 8, BaseDelay: time.Second, MaxDelay: 10 * time.Minute, Concurrency: 4},
 		Plugins:  DefaultPlugins(),
@@ -263,6 +276,15 @@ func (c Config) Validate() error {
 	}
 	if c.Receiver.Tolerance <= 0 {
 		errs = append(errs, errors.New("receiver.tolerance: must be positive"))
+	}
+	if c.Inbox.BatchSize < 1 {
+		errs = append(errs, errors.New("inbox.batch_size: must be at least 1"))
+	}
+	if c.Inbox.MaxLag < 0 {
+		errs = append(errs, errors.New("inbox.max_lag: must not be negative"))
+	}
+	if c.Inbox.MaxBacklog < 1 {
+		errs = append(errs, errors.New("inbox.max_backlog: must be at least 1"))
 	}
 	if c.Worker.Partitions < 0 {
 		errs = append(errs, errors.New("worker.partitions: must not be negative"))

@@ -6,6 +6,7 @@ package receiver
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -30,17 +31,24 @@ type Config struct {
 	Now          func() time.Time
 	Logger       hclog.Logger
 	Registerer   prometheus.Registerer
-	// Appended is called after each new event commits, to wake the worker.
+	// Appended is called after each new event is acknowledged.
 	Appended func()
 	// Rejected is called for each request refused on a known endpoint,
 	// with the reason. It runs on the request path, so it must be cheap.
 	Rejected func(endpoint, reason string)
 }
 
+// Inbox keeps acknowledged events: Append returns once ev is durable, or
+// reports it a duplicate. The agent's is engine/inbox; the store's own
+// Append serves too.
+type Inbox interface {
+	Append(ctx context.Context, ev *engine.Event) (engine.AppendResult, error)
+}
+
 // Receiver handles webhook posts.
 type Receiver struct {
 	cfg       Config
-	store     engine.Store
+	inbox     Inbox
 	endpoints *Endpoints
 	log       hclog.Logger
 	m         metrics
@@ -64,13 +72,14 @@ const (
 	ReasonInvalidJSON      = "invalid_json"
 	ReasonNotObject        = "not_object"
 	ReasonBadEventID       = "bad_event_id"
+	ReasonInboxFull        = "inbox_full" // 503: backpressure, not bad input
 )
 
 // maxEventIDLen bounds X-Event-ID; PacSpace ids are short.
 const maxEventIDLen = 200
 
-// New returns a receiver that stores into st and authenticates against eps.
-func New(cfg Config, st engine.Store, eps *Endpoints) *Receiver {
+// New returns a receiver that appends to in and authenticates against eps.
+func New(cfg Config, in Inbox, eps *Endpoints) *Receiver {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
 	}
@@ -92,7 +101,7 @@ func New(cfg Config, st engine.Store, eps *Endpoints) *Receiver {
 	if cfg.Rejected == nil {
 		cfg.Rejected = func(string, string) {}
 	}
-	return &Receiver{cfg: cfg, store: st, endpoints: eps, log: cfg.Logger, m: newMetrics(cfg.Registerer)}
+	return &Receiver{cfg: cfg, inbox: in, endpoints: eps, log: cfg.Logger, m: newMetrics(cfg.Registerer)}
 }
 
 var (
@@ -183,7 +192,12 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Body:       body,
 		ReceivedAt: start,
 	}
-	res, err := rc.store.Append(r.Context(), ev)
+	res, err := rc.inbox.Append(r.Context(), ev)
+	if errors.Is(err, engine.ErrInboxFull) {
+		w.Header().Set("Retry-After", "5")
+		rc.reject(w, name, http.StatusServiceUnavailable, ReasonInboxFull, "too many events wait to be processed; retry later")
+		return
+	}
 	if err != nil {
 		rc.m.storeErrors.Inc()
 		rc.log.Error("inbox append failed", "endpoint", name, "event_id", id, "error", err)

@@ -80,39 +80,119 @@ func (s *Store) writeLoop() {
 }
 
 func (s *Store) commitAppends(batch []*appendReq) error {
+	evs := make([]*engine.Event, len(batch))
+	for i, r := range batch {
+		evs[i] = r.ev
+	}
+	res, err := s.insertEvents(evs, nil)
+	if err != nil {
+		return fmt.Errorf("append events: %w", err)
+	}
+	for i, r := range batch {
+		r.res = res[i]
+	}
+	return nil
+}
+
+// insertEvents inserts evs in one transaction, skipping those already
+// stored, and, when through is not nil, records *through as the last loaded
+// journal record in the same transaction.
+func (s *Store) insertEvents(evs []*engine.Event, through *uint64) ([]engine.AppendResult, error) {
 	ctx := context.Background()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("append events: begin: %w", err)
+		return nil, fmt.Errorf("begin: %w", err)
 	}
+	defer tx.Rollback()
+	res := make([]engine.AppendResult, len(evs))
 	stmt := tx.StmtContext(ctx, s.insertEvent)
-	for _, r := range batch {
-		ev := r.ev
+	for i, ev := range evs {
 		headers, err := json.Marshal(ev.Headers)
 		if err != nil {
-			tx.Rollback()
-			return fmt.Errorf("append events: headers: %w", err)
+			return nil, fmt.Errorf("headers: %w", err)
 		}
 		var seq int64
 		err = stmt.QueryRowContext(ctx, ev.Endpoint, ev.EventID, ev.Digest, string(ev.Scheme),
 			string(headers), ev.Body, micros(ev.ReceivedAt), string(engine.StatusReceived)).Scan(&seq)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			r.res = engine.AppendResult{Duplicate: true}
+			res[i] = engine.AppendResult{Duplicate: true}
 		case err != nil:
-			tx.Rollback()
-			return fmt.Errorf("append events: insert: %w", err)
+			return nil, fmt.Errorf("insert: %w", err)
 		default:
-			r.res = engine.AppendResult{Seq: seq}
+			res[i] = engine.AppendResult{Seq: seq}
+		}
+	}
+	if through != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE journal_checkpoint SET seq = ? WHERE id = 1`, int64(*through)); err != nil {
+			return nil, fmt.Errorf("checkpoint: %w", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("append events: commit: %w", err)
+		return nil, fmt.Errorf("commit: %w", err)
 	}
-	for _, r := range batch {
-		if !r.res.Duplicate {
+	for _, r := range res {
+		if !r.Duplicate {
 			s.stored.Add(1)
 		}
+	}
+	return res, nil
+}
+
+// LoadJournal stores evs, the inbox journal's records up to and including
+// through, and moves the journal checkpoint to through, all in one
+// transaction: after a crash the journal replays exactly what is missing.
+// Events already stored are skipped and reported as duplicates.
+func (s *Store) LoadJournal(ctx context.Context, evs []*engine.Event, through uint64) ([]engine.AppendResult, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("load journal: %w", err)
+	}
+	res, err := s.insertEvents(evs, &through)
+	if err != nil {
+		return nil, fmt.Errorf("load journal: %w", err)
+	}
+	return res, nil
+}
+
+// JournalCheckpoint returns the last inbox journal record loaded.
+func (s *Store) JournalCheckpoint(ctx context.Context) (uint64, error) {
+	var seq int64
+	if err := s.w.QueryRowContext(ctx, `SELECT seq FROM journal_checkpoint WHERE id = 1`).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("journal checkpoint: %w", err)
+	}
+	return uint64(seq), nil
+}
+
+// Seen reports whether an event with this endpoint and event id, or this
+// endpoint and body digest, is stored.
+func (s *Store) Seen(ctx context.Context, endpoint, eventID, digest string) (bool, error) {
+	var n int
+	err := s.readRow(ctx, `SELECT (SELECT COUNT(*) FROM events WHERE endpoint = ? AND event_id = ?)
+		+ (SELECT COUNT(*) FROM events WHERE endpoint = ? AND digest = ?)`,
+		endpoint, eventID, endpoint, digest).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("seen: %w", err)
+	}
+	return n > 0, nil
+}
+
+// DedupeKeys calls fn with the endpoint, event id and digest of every
+// stored event, in no particular order.
+func (s *Store) DedupeKeys(ctx context.Context, fn func(endpoint, eventID, digest string)) error {
+	rows, err := s.r.QueryContext(ctx, `SELECT endpoint, event_id, digest FROM events`)
+	if err != nil {
+		return fmt.Errorf("dedupe keys: %w", err)
+	}
+	defer rows.Close()
+	var endpoint, id, digest string
+	for rows.Next() {
+		if err := rows.Scan(&endpoint, &id, &digest); err != nil {
+			return fmt.Errorf("dedupe keys: %w", err)
+		}
+		fn(endpoint, id, digest)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("dedupe keys: %w", err)
 	}
 	return nil
 }

@@ -211,6 +211,13 @@ var migrations = []string{
 	// A manual retry gives a failed delivery a fresh set of attempts: its
 	// attempts go on counting, from retried_after.
 	`ALTER TABLE deliveries ADD COLUMN retried_after INTEGER NOT NULL DEFAULT 0;`,
+	// The last inbox journal record loaded into events, committed with the
+	// events it loaded, so that a restart replays exactly the rest.
+	`CREATE TABLE journal_checkpoint (
+		id  INTEGER PRIMARY KEY CHECK (id = 1),
+		seq INTEGER NOT NULL
+	);
+	INSERT INTO journal_checkpoint (id, seq) VALUES (1, 0);`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

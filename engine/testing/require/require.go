@@ -42,6 +42,14 @@ func True(t testing.TB, cond bool, msg ...any) {
 	}
 }
 
+// False fails the test now unless cond is false.
+func False(t testing.TB, cond bool, msg ...any) {
+	t.Helper()
+	if cond {
+		t.Fatalf("expected false %v", msg)
+	}
+}
+
 // Contains fails the test now unless s contains sub.
 func Contains(t testing.TB, s, sub string, msg ...any) {
 	t.Helper()
