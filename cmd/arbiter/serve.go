@@ -53,7 +53,7 @@ func addConfigFlags(fs *pflag.FlagSet) {
 	def := config.Default()
 	fs.String("config", "", "YAML configuration file (env ARBITER_CONFIG)")
 	fs.String("listen", def.Listen, "address for webhooks, health and metrics (env PORT or ARBITER_LISTEN)")
-	fs.String("data-dir", def.DataDir, "directory for the database and caches (env ARBITER_DATA_DIR)")
+	fs.String("data-dir", def.DataDir, "directory for the journal, the database and caches (env ARBITER_DATA_DIR)")
 	fs.String("log-level", def.Log.Level, "trace, debug, info, warn or error")
 	fs.String("log-format", def.Log.Format, "text or json")
 	fs.String("policy-dir", "", "policy directory to load, watch and hot-reload (default: the built-in set)")
