@@ -148,15 +148,17 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *Agent, err er
 		maxLag = -1 // inbox: never give way
 	}
 	if a.inbox, err = inbox.Open(ctx, inbox.Config{
-		Dir:        filepath.Join(cfg.DataDir, "journal"),
-		NoSync:     cfg.Store.Sync == store.SyncNormal,
-		MaxBatch:   cfg.Store.MaxBatch,
-		BatchSize:  cfg.Inbox.BatchSize,
-		MaxLag:     maxLag,
-		MaxBacklog: cfg.Inbox.MaxBacklog,
-		Loaded:     a.worker.Notify,
-		Logger:     log.Named("inbox"),
-		Registerer: a.registry,
+		Dir:    filepath.Join(cfg.DataDir, "journal"),
+		NoSync: cfg.Store.Sync == store.SyncNormal,
+		// Room for several of the largest events in each segment.
+		SegmentBytes: max(16<<20, 4*cfg.Receiver.MaxBodyBytes),
+		MaxBatch:     cfg.Store.MaxBatch,
+		BatchSize:    cfg.Inbox.BatchSize,
+		MaxLag:       maxLag,
+		MaxBacklog:   cfg.Inbox.MaxBacklog,
+		Loaded:       a.worker.Notify,
+		Logger:       log.Named("inbox"),
+		Registerer:   a.registry,
 	}, st); err != nil {
 		return nil, err
 	}

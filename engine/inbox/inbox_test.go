@@ -311,7 +311,7 @@ func FuzzDecodeEvent(f *testing.F) {
 // journal append, 32 goroutines as the load generator's connections.
 func BenchmarkAppend(b *testing.B) {
 	e := newEnv(b)
-	in := e.open(Config{SegmentBytes: 64 << 20, MaxBacklog: 1 << 30, MaxLag: time.Hour})
+	in := e.open(Config{SegmentBytes: 16 << 20, MaxBacklog: 1 << 30, MaxLag: time.Hour})
 	defer in.Close()
 	waitFilter(in)
 	body := make([]byte, 600)
