@@ -42,6 +42,26 @@
 // maps. Results are read as AST terms. An action's Raw is its object as
 // compact JSON with sorted keys: the same action always has the same bytes.
 //
+// What a decision needs besides the evaluator and the objects of its input
+// comes from pools: the evaluation state (evalCache, the cancel adapter,
+// the callback that takes the result) and the input builder, whose last
+// term slab holds the next document's terms. Both go back only once the
+// decision has been read; nothing outside the evaluation refers to them,
+// and only the cells are reused, never the strings, numbers or objects
+// they point to. The evaluator is also handed one shared empty request
+// metadata map instead of making one. A quiet decision allocates 9.1 KB in
+// 151 allocations instead of 10.8 KB in 159; TestPooledStateIsNotShared
+// decides different inputs alternately from several goroutines.
+//
+// What is left of a quiet decision is mostly OPA's: about 60 of the input's
+// allocations and 4.7 KB are ast.NewObject (five allocations an object:
+// the object, its key list, its hash map and the map's group, its
+// elements; Object is a sealed interface, so there is no cheaper object),
+// and about 45 are the evaluator's own (eval state, bindings per rule
+// body, the result map). A set with a constant decision costs about 24 of
+// them. Garbage collection is a quarter of a quiet decision and grows with
+// the bytes allocated, not their number.
+//
 // Policies cannot reach the network: http.send and net.lookup_ip_addr are
 // removed from the compiler's capabilities, so a set that calls them fails
 // to compile. A decision must not wait on other hosts or leak to them;
@@ -58,8 +78,18 @@
 // AST objects, and converts what is read on top); building only the parts
 // of the input a set reads (the default rules pass all of input to
 // object.get, and the analysis would have to be right for every set an
-// operator writes); rewriting the default rules for speed (comparing
+// operator writes; leaving out of the quiet input what the default rules
+// do not read saved 0.8 KB and 14 allocations, measured by hand,
+// not enough for that risk); rewriting the default rules for speed (comparing
 // before assigning, decision.rego without count: nothing measurable; the
 // rule index already skips the rules whose input is missing or whose
-// equality does not hold).
+// equality does not hold); numbers' text in one shared buffer per document
+// (unsafe.String for nine fewer small allocations, measured, and no fewer
+// bytes); pooling input objects and updating their values with Insert
+// (Insert rehashes every value of the object each time, so an object of n
+// values costs n² hashes); building the interface of string terms by hand
+// to save their 16-byte boxes (it depends on the runtime's interface
+// layout); sharing one term among the equal strings of a document (a hash
+// in the chain and the proof, ids in the record: about 100 bytes, paid for
+// in comparisons; estimated, not built).
 package policy
