@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/arbiter-dev/arbiter/engine"
+	"github.com/arbiter-dev/arbiter/engine/inbox"
 	"github.com/arbiter-dev/arbiter/engine/pacspace"
 	"github.com/arbiter-dev/arbiter/engine/receiver"
 	"github.com/arbiter-dev/arbiter/engine/store"
@@ -228,15 +229,33 @@ func TestAcceptAndDedupe(t *testing.T) {
 	require.Equal(t, pacspace.SignV1(secret, now, body), ev.Headers[pacspace.HeaderSignature])
 }
 
+// BenchmarkAck acknowledges signed events in process: through the inbox's
+// journal, as the agent does (its loader not running: bursts are
+// acknowledged before they are loaded), and straight into SQLite.
 func BenchmarkAck(b *testing.B) {
-	ctx := context.Background()
-	st, err := store.Open(ctx, store.Config{Path: filepath.Join(b.TempDir(), "arbiter.db")})
-	require.NoError(b, err)
-	defer st.Close()
-	require.NoError(b, st.PutEndpoint(ctx, engine.Endpoint{Name: "pacspace", Enabled: true, Secrets: []engine.Secret{{Value: secret}}}))
-	eps, err := receiver.NewEndpoints(ctx, st)
-	require.NoError(b, err)
-	rc := receiver.New(receiver.Config{}, st, eps)
+	for _, target := range []string{"journal", "store"} {
+		b.Run(target, func(b *testing.B) {
+			ctx := context.Background()
+			dir := b.TempDir()
+			st, err := store.Open(ctx, store.Config{Path: filepath.Join(dir, "arbiter.db")})
+			require.NoError(b, err)
+			defer st.Close()
+			require.NoError(b, st.PutEndpoint(ctx, engine.Endpoint{Name: "pacspace", Enabled: true, Secrets: []engine.Secret{{Value: secret}}}))
+			eps, err := receiver.NewEndpoints(ctx, st)
+			require.NoError(b, err)
+			var in receiver.Inbox = st
+			if target == "journal" {
+				jin, err := inbox.Open(ctx, inbox.Config{Dir: filepath.Join(dir, "journal"), MaxBacklog: 1 << 30}, st)
+				require.NoError(b, err)
+				defer jin.Close()
+				in = jin
+			}
+			benchmarkAck(b, receiver.New(receiver.Config{}, in, eps))
+		})
+	}
+}
+
+func benchmarkAck(b *testing.B, rc *receiver.Receiver) {
 	mux := http.NewServeMux()
 	mux.Handle("/webhooks/{endpoint}", rc)
 	ts := time.Now()
