@@ -25,6 +25,11 @@ func (a *Agent) readyz(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "store unreachable", "plugins": plugins})
 		return
 	}
+	if err := a.inbox.Err(); err != nil {
+		a.log.Warn("not ready", "error", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "inbox journal failed; restart", "plugins": plugins})
+		return
+	}
 	if plugins == "failed" {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "plugins failed to load", "plugins": plugins})
 		return

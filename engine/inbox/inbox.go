@@ -238,6 +238,11 @@ func (in *Inbox) Append(ctx context.Context, ev *engine.Event) (engine.AppendRes
 	return engine.AppendResult{}, nil
 }
 
+// Err returns the error that stopped the journal taking appends, if any:
+// after a failed write or fsync nothing more is acknowledged until a
+// restart.
+func (in *Inbox) Err() error { return in.j.Err() }
+
 // Backlog is how many journaled events the store does not have yet.
 func (in *Inbox) Backlog() uint64 {
 	return in.j.Committed() - in.loaded.Load()

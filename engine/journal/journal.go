@@ -213,6 +213,15 @@ func (j *Journal) maxPayload() int64 {
 // ever written).
 func (j *Journal) Committed() uint64 { return j.committed.Load() }
 
+// Err returns the error that failed the journal, or nil while it accepts
+// appends.
+func (j *Journal) Err() error {
+	if f := j.failed.Load(); f != nil {
+		return f.err
+	}
+	return nil
+}
+
 // Commits returns a channel with capacity 1 that gets a non-blocking send
 // after every commit, so a loader can wait for new records without polling.
 func (j *Journal) Commits() <-chan struct{} { return j.commits }

@@ -576,6 +576,9 @@ func TestWriteFailure(t *testing.T) {
 	dir := t.TempDir()
 	j := open(t, dir, Options{})
 	appendAll(t, j, "a")
+	if err := j.Err(); err != nil {
+		t.Fatalf("Err of a healthy journal: %v", err)
+	}
 	// Swap the segment's file for a read-only one, so that the next write
 	// fails for real.
 	ro, err := os.Open(j.active.path)
@@ -593,6 +596,9 @@ func TestWriteFailure(t *testing.T) {
 	}
 	if j.Committed() != 1 {
 		t.Fatalf("Committed %d", j.Committed())
+	}
+	if err := j.Err(); err == nil || !strings.Contains(err.Error(), "failed") {
+		t.Fatalf("Err after a failure: %v", err)
 	}
 	check(t, readAll(t, j, 1), []rec{{1, "a"}})
 	if err := j.Close(); err == nil {
