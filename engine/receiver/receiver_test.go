@@ -36,16 +36,23 @@ var now = time.Unix(fixedUnix, 0)
 type harness struct {
 	url   string
 	store *store.Store
+	inbox *inbox.Inbox
 	reg   *prometheus.Registry
 	rc    *receiver.Receiver
 }
 
-func newHarness(t *testing.T) *harness {
+// newHarness serves a receiver that appends to an inbox journal, as the
+// agent's does, with room for maxBacklog unloaded events.
+func newHarness(t *testing.T, maxBacklog int) *harness {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, store.Config{Path: filepath.Join(t.TempDir(), "arbiter.db")})
+	dir := t.TempDir()
+	st, err := store.Open(ctx, store.Config{Path: filepath.Join(dir, "arbiter.db")})
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
+	in, err := inbox.Open(ctx, inbox.Config{Dir: filepath.Join(dir, "journal"), MaxBacklog: maxBacklog}, st)
+	require.NoError(t, err)
+	t.Cleanup(func() { in.Close() })
 	for _, ep := range []engine.Endpoint{
 		{Name: "pacspace", Enabled: true, AllowLegacy: true, Secrets: []engine.Secret{
 			{Value: secret}, {Value: rotated}, {Value: expired, ExpiresAt: now.Add(-time.Second)}}},
@@ -57,12 +64,20 @@ func newHarness(t *testing.T) *harness {
 	eps, err := receiver.NewEndpoints(ctx, st)
 	require.NoError(t, err)
 	reg := prometheus.NewRegistry()
-	rc := receiver.New(receiver.Config{MaxBodyBytes: maxBody, Now: func() time.Time { return now }, Registerer: reg}, st, eps)
+	rc := receiver.New(receiver.Config{MaxBodyBytes: maxBody, Now: func() time.Time { return now }, Registerer: reg}, in, eps)
 	mux := http.NewServeMux()
 	mux.Handle("/webhooks/{endpoint}", rc)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &harness{url: srv.URL, store: st, reg: reg, rc: rc}
+	return &harness{url: srv.URL, store: st, inbox: in, reg: reg, rc: rc}
+}
+
+// events counts what the inbox holds: journaled and stored.
+func (h *harness) events(t *testing.T) int64 {
+	t.Helper()
+	stats, err := h.inbox.Stats(context.Background())
+	require.NoError(t, err)
+	return stats.Events
 }
 
 type request struct {
@@ -75,6 +90,17 @@ type request struct {
 }
 
 func (h *harness) do(t *testing.T, r request) (int, map[string]any) {
+	t.Helper()
+	resp := h.post(t, r)
+	defer resp.Body.Close()
+	var out map[string]any
+	raw, _ := io.ReadAll(resp.Body)
+	require.NoError(t, json.Unmarshal(raw, &out), string(raw))
+	return resp.StatusCode, out
+}
+
+// post sends r; the caller closes the response body.
+func (h *harness) post(t *testing.T, r request) *http.Response {
 	t.Helper()
 	if r.method == "" {
 		r.method = http.MethodPost
@@ -98,11 +124,7 @@ func (h *harness) do(t *testing.T, r request) (int, map[string]any) {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
-	defer resp.Body.Close()
-	var out map[string]any
-	raw, _ := io.ReadAll(resp.Body)
-	require.NoError(t, json.Unmarshal(raw, &out), string(raw))
-	return resp.StatusCode, out
+	return resp
 }
 
 func v1(sec string, ts time.Time, id string, body []byte) map[string]string {
@@ -118,7 +140,7 @@ func legacy(sec, id string, body []byte) map[string]string {
 }
 
 func TestRejections(t *testing.T) {
-	h := newHarness(t)
+	h := newHarness(t, 1000)
 	body := []byte(`{"event":"test","timestamp":"2026-04-10T12:00:00.000Z","data":{"message":"hi"}}`)
 	big := []byte(`{"pad":"` + strings.Repeat("x", maxBody) + `"}`)
 	arr := []byte(`[1,2,3]`)
@@ -156,11 +178,34 @@ func TestRejections(t *testing.T) {
 			require.Equal(t, tc.reason, out["reason"])
 			require.True(t, out["error"] != "", "error message")
 			require.Equal(t, before+1, counter(h.reg, "arbiter_webhooks_rejected_total", map[string]string{"reason": tc.reason}))
-			stats, err := h.store.InboxStats(context.Background())
-			require.NoError(t, err)
-			require.Equal(t, int64(0), stats.Events, "a rejected request must store nothing")
+			require.Equal(t, int64(0), h.events(t), "a rejected request must store nothing")
 		})
 	}
+}
+
+// A full inbox answers 503 with Retry-After and keeps nothing, until the
+// backlog shrinks.
+func TestInboxFull(t *testing.T) {
+	h := newHarness(t, 1)
+	first, second := []byte(`{"event":"a"}`), []byte(`{"event":"b"}`)
+	status, out := h.do(t, request{body: first, headers: v1(secret, now, "evt_a", first)})
+	require.Equal(t, 200, status, out)
+	resp := h.post(t, request{body: second, headers: v1(secret, now, "evt_b", second)})
+	require.Equal(t, 503, resp.StatusCode)
+	require.Equal(t, "5", resp.Header.Get("Retry-After"))
+	var body map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+	resp.Body.Close()
+	require.Equal(t, receiver.ReasonInboxFull, body["reason"])
+	require.Equal(t, 1.0, counter(h.reg, "arbiter_webhooks_rejected_total", map[string]string{"reason": receiver.ReasonInboxFull}))
+	require.Equal(t, int64(1), h.events(t))
+
+	require.NoError(t, h.inbox.Drain(context.Background()))
+	status, out = h.do(t, request{body: second, headers: v1(secret, now, "evt_b", second)})
+	require.Equal(t, 200, status, out)
+	_, dup := out["duplicate"]
+	require.False(t, dup, "the refused event was not kept")
+	require.Equal(t, int64(2), h.events(t))
 }
 
 // counter sums the series of the named counter whose labels include labels.
@@ -185,7 +230,7 @@ func counter(reg *prometheus.Registry, name string, labels map[string]string) fl
 }
 
 func TestAcceptAndDedupe(t *testing.T) {
-	h := newHarness(t)
+	h := newHarness(t, 1000)
 	body := []byte(`{"event":"delta.verified","timestamp":"2026-04-10T12:00:00.000Z","data":{"receiptId":"r1"}}`)
 	other := []byte(`{"event":"delta.verified","timestamp":"2026-04-10T12:00:01.000Z","data":{"receiptId":"r2"}}`)
 	third := []byte(`{"event":"test"}`)
@@ -216,11 +261,13 @@ func TestAcceptAndDedupe(t *testing.T) {
 			}
 		})
 	}
-	stats, err := h.store.InboxStats(context.Background())
-	require.NoError(t, err)
-	require.Equal(t, int64(5), stats.Events)
+	require.Equal(t, int64(5), h.events(t))
 	require.Equal(t, 3.0, counter(h.reg, "arbiter_webhooks_legacy_signature_total", nil)) // three legacy requests, one a duplicate
 
+	require.NoError(t, h.inbox.Drain(context.Background()))
+	stats, err := h.store.InboxStats(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, int64(5), stats.Events, "all loaded into the store")
 	ev, err := h.store.Event(context.Background(), 1)
 	require.NoError(t, err)
 	require.Equal(t, body, ev.Body)
