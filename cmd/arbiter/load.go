@@ -32,7 +32,8 @@ func newLoadCmd() *cobra.Command {
 HTTP/1.1 connections, for --duration or --count (whichever ends first; 10s
 when neither is given), as fast as the receiver answers or at --rate events
 per second, and report 2xx events per second, other statuses, errors and
-latency quantiles.
+latency quantiles. --warmup sends load first, on the same connections and
+without a pause, and leaves it out of the report.
 
 Every event has its own X-Event-ID and its own body (batch shape: the batch
 number, delta shape: the reference id), so deduplication never short-circuits
@@ -64,8 +65,15 @@ Exits with status 1 if any request went without a 2xx response.`,
 						what += fmt.Sprintf(" or %d events", cfg.Count)
 					}
 				}
+				if cfg.Warmup > 0 {
+					what += " after a " + cfg.Warmup.String() + " warm-up"
+				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "load: %s %s events to %s over %d connections for %s\n",
 					scheme, shape, cfg.URL, cfg.Connections, what)
+			}
+			if cfg.Warmup > 0 {
+				stderr := cmd.ErrOrStderr()
+				cfg.Measuring = func() { fmt.Fprintln(stderr, "load: measuring") }
 			}
 			rep, err := loadgen.Run(cmd.Context(), cfg)
 			if err != nil {
@@ -99,6 +107,7 @@ Exits with status 1 if any request went without a 2xx response.`,
 	f.StringVar(&shape, "shape", string(loadgen.ShapeBatch), `payload shape: "batch" (seed 000) or "delta" (seed 001)`)
 	f.IntVarP(&cfg.Connections, "connections", "c", loadgen.DefaultConnections, "concurrent keep-alive connections")
 	f.DurationVarP(&cfg.Duration, "duration", "d", 0, "how long to send (default 10s when --count is not set)")
+	f.DurationVar(&cfg.Warmup, "warmup", 0, `load to send first, without a pause, and leave out of the report; "load: measuring" on standard error marks its end`)
 	f.Int64VarP(&cfg.Count, "count", "n", 0, "how many events to send")
 	f.Float64Var(&cfg.Rate, "rate", 0, "target events per second over all connections (default as fast as possible)")
 	f.DurationVar(&cfg.Timeout, "timeout", loadgen.DefaultTimeout, "per-request timeout")

@@ -56,7 +56,7 @@ var (
 )
 
 const (
-	headerSize          = 16
+	headerSize = 16
 	// 16 MiB takes about 40 ms to zero: an agent's first start, and every
 	// test that starts one, pays it once.
 	defaultSegmentBytes = 16 << 20

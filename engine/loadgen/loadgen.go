@@ -51,10 +51,16 @@ type Config struct {
 	Shape  Shape         // batch (default) or delta
 
 	Connections int           // concurrent keep-alive connections; default 32
-	Duration    time.Duration // stop starting requests after this long
-	Count       int64         // stop after this many requests
-	Rate        float64       // target requests per second over all connections; 0: as fast as possible
-	Timeout     time.Duration // per request; default 10s
+	Duration    time.Duration // stop starting requests after this long (after Warmup)
+	// Warmup is load sent before the measurement, on the same connections
+	// and without a pause, and left out of the report. Count and Rate
+	// cover warm-up requests too.
+	Warmup time.Duration
+	// Measuring, when set, is called as the measurement begins.
+	Measuring func()
+	Count     int64         // stop after this many requests
+	Rate      float64       // target requests per second over all connections; 0: as fast as possible
+	Timeout   time.Duration // per request; default 10s
 
 	// Pregenerate is how many requests to build and sign before the clock
 	// starts: 0 sizes it from Count or Rate×Duration up to MaxPregenerate,
@@ -96,8 +102,8 @@ func (c Config) withDefaults() (Config, error) {
 	switch {
 	case c.Connections < 0 || c.Connections > 10_000:
 		return c, fmt.Errorf("loadgen: %d connections: want 1 to 10000", c.Connections)
-	case c.Duration < 0 || c.Count < 0 || c.Rate < 0:
-		return c, errors.New("loadgen: duration, count and rate must not be negative")
+	case c.Duration < 0 || c.Count < 0 || c.Rate < 0 || c.Warmup < 0:
+		return c, errors.New("loadgen: duration, warm-up, count and rate must not be negative")
 	case c.Duration == 0 && c.Count == 0:
 		return c, errors.New("loadgen: set a duration, a count or both")
 	}
@@ -116,7 +122,7 @@ func (c Config) withDefaults() (Config, error) {
 	case c.Pregenerate == 0 && c.Count > 0:
 		c.Pregenerate = int(min(c.Count, MaxPregenerate))
 	case c.Pregenerate == 0 && c.Rate > 0:
-		c.Pregenerate = int(min(c.Rate*c.Duration.Seconds()+1, MaxPregenerate))
+		c.Pregenerate = int(min(c.Rate*(c.Warmup+c.Duration).Seconds()+1, MaxPregenerate))
 	case c.Pregenerate == 0:
 		c.Pregenerate = MaxPregenerate
 	}
@@ -161,7 +167,8 @@ type run struct {
 	gen      generator
 	pool     []request
 	next     atomic.Int64
-	start    time.Time
+	start    time.Time // the load's, warm-up included
+	measured time.Time // the measurement's: start + Warmup
 	deadline time.Time // zero: none
 	headers  [3]string // canonical signature, timestamp and event id keys
 }
@@ -203,8 +210,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 
 	r.start = time.Now()
+	r.measured = r.start.Add(cfg.Warmup)
+	if cfg.Measuring != nil {
+		t := time.AfterFunc(cfg.Warmup, cfg.Measuring)
+		defer t.Stop()
+	}
 	if cfg.Duration > 0 {
-		r.deadline = r.start.Add(cfg.Duration)
+		r.deadline = r.measured.Add(cfg.Duration)
 	}
 	workers := make([]*worker, cfg.Connections)
 	var wg sync.WaitGroup
@@ -222,7 +234,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(r.start)
+	elapsed := max(time.Since(r.measured), 0)
 	r.pool = nil
 
 	rep := &Report{
@@ -304,6 +316,9 @@ func (r *run) send(ctx context.Context, w *worker, q request) {
 	}
 	if err != nil && ctx.Err() != nil {
 		return // interrupted: neither sent nor failed
+	}
+	if began.Before(r.measured) {
+		return // warm-up
 	}
 	w.sent++
 	w.hist.record(time.Since(began))

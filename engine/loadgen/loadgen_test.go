@@ -195,6 +195,35 @@ func TestRunDuration(t *testing.T) {
 	}
 }
 
+// A warm-up is sent on the same connections, straight before the
+// measurement, and left out of the report.
+func TestRunWarmup(t *testing.T) {
+	rc := newReceiver(t, nil)
+	const warm, d = 300 * time.Millisecond, 300 * time.Millisecond
+	began := time.Now()
+	measuring := make(chan time.Time, 1)
+	rep := run(t, loadgen.Config{URL: rc.URL, Connections: 4, Warmup: warm, Duration: d, Pregenerate: 1000,
+		Measuring: func() { measuring <- time.Now() }})
+	if at := (<-measuring).Sub(began); at < warm || at > warm+d {
+		t.Fatalf("Measuring called %v in, want at the end of the %v warm-up", at, warm)
+	}
+	if took := time.Since(began); took < warm+d {
+		t.Fatalf("a %v warm-up and %v run took %v", warm, d, took)
+	}
+	if rep.OK == 0 || rep.Sent != rep.OK || rep.Failed() {
+		t.Fatalf("sent %d ok %d failed %v", rep.Sent, rep.OK, rep.Failed())
+	}
+	if got := rc.requests.Load(); got <= rep.Sent {
+		t.Fatalf("receiver saw %d requests, the report counts %d: the warm-up was counted", got, rep.Sent)
+	}
+	if rep.Elapsed < d || rep.Elapsed > warm+d {
+		t.Fatalf("elapsed %v: want the measurement's %v, not the warm-up's", rep.Elapsed, d)
+	}
+	if got := rc.conns.Load(); got != 4 {
+		t.Fatalf("%d connections opened, want 4 for warm-up and measurement together", got)
+	}
+}
+
 func TestRunRate(t *testing.T) {
 	rc := newReceiver(t, nil)
 	// 60 requests at 200/s: the last may start 295 ms in.
@@ -333,6 +362,7 @@ func TestRunConfigErrors(t *testing.T) {
 		{"shape", loadgen.Config{URL: "http://127.0.0.1:1/", Secret: secret, Count: 1, Shape: "tree"}, `shape "tree"`},
 		{"no stop", loadgen.Config{URL: "http://127.0.0.1:1/", Secret: secret}, "duration, a count"},
 		{"negative", loadgen.Config{URL: "http://127.0.0.1:1/", Secret: secret, Count: -1}, "negative"},
+		{"negative warm-up", loadgen.Config{URL: "http://127.0.0.1:1/", Secret: secret, Count: 1, Warmup: -time.Second}, "negative"},
 		{"conns", loadgen.Config{URL: "http://127.0.0.1:1/", Secret: secret, Count: 1, Connections: -2}, "connections"},
 	}
 	for _, tt := range tests {

@@ -2,7 +2,7 @@
 # Measures the seed Express agent (seed 000, verbatim) and Arbiter under the
 # same load, over loopback: `arbiter load` (or `arbiter sim run` with
 # --source sim), legacy sha256= scheme, batch shape, 32 keep-alive
-# connections, 10 s per target after a 2 s warm-up.
+# connections, 10 s per target straight after a 2 s warm-up.
 #
 #   examples/seed-agent/bench.sh                      # seed agent, then arbiter serve
 #   examples/seed-agent/bench.sh --no-serve           # the seed agent alone
@@ -194,12 +194,25 @@ for i in "${!urls[@]}"; do
 	else
 		load=("$arbiter" load -q --url "${urls[$i]}" --scheme "$scheme" --shape "$shape" --connections "$connections")
 	fi
-	if [[ $warmup != 0 && $warmup != 0s ]]; then
-		"${load[@]}" --duration "$warmup" >/dev/null || true
-	fi
 	pid=${tpids[$i]}
-	before=$([[ -n $pid ]] && cpu_ticks "$pid" || echo 0)
-	"${load[@]}" --duration "$duration" --json-file "$work/report-$i.json" || status=1
+	if [[ $source == load && $warmup != 0 && $warmup != 0s ]]; then
+		# One run: the warm-up goes straight into the measurement, on the
+		# same connections; the receiver's CPU is counted from its end.
+		"${load[@]}" --warmup "$warmup" --duration "$duration" --json-file "$work/report-$i.json" 2>"$work/load-$i.err" &
+		lpid=$!
+		while ! grep -q '^load: measuring' "$work/load-$i.err" 2>/dev/null && kill -0 "$lpid" 2>/dev/null; do
+			sleep 0.02
+		done
+		before=$([[ -n $pid ]] && cpu_ticks "$pid" || echo 0)
+		wait "$lpid" || status=1
+		grep -v '^load: measuring' "$work/load-$i.err" >&2 || true
+	else
+		if [[ $warmup != 0 && $warmup != 0s ]]; then
+			"${load[@]}" --duration "$warmup" >/dev/null || true
+		fi
+		before=$([[ -n $pid ]] && cpu_ticks "$pid" || echo 0)
+		"${load[@]}" --duration "$duration" --json-file "$work/report-$i.json" || status=1
+	fi
 	if [[ -n $pid ]]; then
 		cpu[i]=$(awk -v a="$before" -v b="$(cpu_ticks "$pid")" -v hz="$hz" 'BEGIN {printf "%.2f", (b - a) / hz}')
 		echo "receiver CPU time during the measurement: ${cpu[i]}s"
