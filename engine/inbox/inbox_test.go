@@ -140,6 +140,37 @@ func TestDedupeBeforeFilterIsBuilt(t *testing.T) {
 	require.NoError(t, in.Close())
 }
 
+// A filter that holds more keys than it was sized for is rebuilt from the
+// store, and keeps answering for every stored event.
+func TestFilterRebuildsWhenFull(t *testing.T) {
+	e := newEnv(t)
+	in := e.open(Config{})
+	defer in.Close()
+	waitFilter(in)
+	for i := range 3 {
+		appendOK(t, in, event(fmt.Sprint("evt_", i), fmt.Sprint(i)))
+	}
+	require.NoError(t, in.Drain(context.Background()))
+	in.dd.mu.Lock()
+	first := in.dd.filter
+	in.dd.capacity = 1 // as if sized for far fewer events
+	in.dd.mu.Unlock()
+
+	appendOK(t, in, event("evt_3", "3"))
+	require.NoError(t, in.Drain(context.Background())) // finds the filter full: rebuilds it
+	waitFilter(in)
+	in.dd.mu.Lock()
+	rebuilt, capacity, keys := in.dd.filter, in.dd.capacity, in.dd.keys
+	in.dd.mu.Unlock()
+	require.True(t, rebuilt != first, "a new filter")
+	require.True(t, capacity >= minFilterKeys, capacity)
+	require.Equal(t, uint(8), keys, "two keys for each of the four stored events")
+	for i := range 4 {
+		require.True(t, appendOK(t, in, event(fmt.Sprint("evt_", i), "other")).Duplicate, i)
+		require.True(t, appendOK(t, in, event(fmt.Sprint("new_", i), fmt.Sprint(i))).Duplicate, i)
+	}
+}
+
 // Acknowledged events that were never loaded are loaded after a restart,
 // each once, and are duplicates meanwhile.
 func TestRestartLoadsTheBacklogOnce(t *testing.T) {
