@@ -156,7 +156,6 @@ func Open(dir string, opts Options) (*Journal, error) {
 	}
 	j.committed.Store(j.next - 1)
 	j.log.Debug("journal opened", "dir", dir, "segments", len(j.segs), "first", j.segs[0].first, "next", j.next)
-	j.startPrepare()
 	go j.run()
 	return j, nil
 }
@@ -332,6 +331,9 @@ func (j *Journal) commit(batch []*request) (int, error) {
 	if err := j.write(buf); err != nil {
 		return j.fail(durable, err)
 	}
+	if !j.prepping && j.off > j.active.size/2 {
+		j.startPrepare()
+	}
 	if cap(buf) <= maxKeptBuf {
 		j.buf = buf[:0]
 	} else {
@@ -402,7 +404,6 @@ func (j *Journal) rotate() error {
 	j.mu.Unlock()
 	j.log.Debug("journal segment started", "file", path)
 	j.active, j.off = seg, 0
-	j.startPrepare()
 	return nil
 }
 
@@ -411,7 +412,10 @@ type prepared struct {
 	err error
 }
 
-// startPrepare zeroes the next segment in the background.
+// startPrepare zeroes the next segment in the background. The writer
+// starts it once the active segment is half full, not at Open or right
+// after a rotation, so that an agent's start and a quiet journal do no
+// zeroing at all.
 func (j *Journal) startPrepare() {
 	j.prepping = true
 	go func() {

@@ -770,3 +770,26 @@ func BenchmarkRead(b *testing.B) {
 		}
 	}
 }
+
+// A new journal's first segment is small, so that opening one zeroes little;
+// a record larger than it moves to a full-size segment.
+func TestFirstSegmentIsSmall(t *testing.T) {
+	dir := t.TempDir()
+	j := open(t, dir, Options{SegmentBytes: 4 << 20})
+	st, err := os.Stat(filepath.Join(dir, fmt.Sprintf("%020d.journal", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Size() != firstSegmentBytes {
+		t.Fatalf("first segment is %d bytes, want %d", st.Size(), firstSegmentBytes)
+	}
+	big := strings.Repeat("x", 3<<20/2)
+	appendAll(t, j, "a", big, "b")
+	check(t, readAll(t, j, 1), []rec{{1, "a"}, {2, big}, {3, "b"}})
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	j = open(t, dir, Options{SegmentBytes: 4 << 20})
+	check(t, readAll(t, j, 1), []rec{{1, "a"}, {2, big}, {3, "b"}})
+	j.Close()
+}

@@ -132,7 +132,10 @@ func (j *Journal) recover() error {
 		return err
 	}
 	if len(firsts) == 0 {
-		f, err := prepareSegment(j.tmpPath(), j.opts.SegmentBytes, nil)
+		// A new journal starts with a small segment, so that a first start
+		// does not wait for SegmentBytes of zeros; the next is full size.
+		size := min(j.opts.SegmentBytes, firstSegmentBytes)
+		f, err := prepareSegment(j.tmpPath(), size, nil)
 		if err != nil {
 			return err
 		}
@@ -145,7 +148,7 @@ func (j *Journal) recover() error {
 			f.Close()
 			return err
 		}
-		j.segs = []*segment{{first: 1, path: path, f: f, size: j.opts.SegmentBytes}}
+		j.segs = []*segment{{first: 1, path: path, f: f, size: size}}
 		j.active, j.off, j.next = j.segs[0], 0, 1
 		return nil
 	}
@@ -191,6 +194,9 @@ func (j *Journal) recover() error {
 	j.next = next
 	return nil
 }
+
+// firstSegmentBytes is the size of a new journal's first segment.
+const firstSegmentBytes = 1 << 20
 
 // listSegments returns the first sequence numbers of the segments in dir, in
 // order.
