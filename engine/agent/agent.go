@@ -143,10 +143,6 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *Agent, err er
 	if err != nil {
 		return nil, err
 	}
-	maxLag := cfg.Inbox.MaxLag
-	if maxLag == 0 {
-		maxLag = -1 // inbox: never give way
-	}
 	if a.inbox, err = inbox.Open(ctx, inbox.Config{
 		Dir:    filepath.Join(cfg.DataDir, "journal"),
 		NoSync: cfg.Store.Sync == store.SyncNormal,
@@ -154,7 +150,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *Agent, err er
 		SegmentBytes: max(16<<20, 4*cfg.Receiver.MaxBodyBytes),
 		MaxBatch:     cfg.Store.MaxBatch,
 		BatchSize:    cfg.Inbox.BatchSize,
-		MaxLag:       maxLag,
+		MaxLag:       cfg.Inbox.MaxLag,
 		MaxBacklog:   cfg.Inbox.MaxBacklog,
 		Loaded:       a.worker.Notify,
 		Logger:       log.Named("inbox"),

@@ -59,7 +59,7 @@ type Config struct {
 	// BatchSize is how many events one store transaction loads.
 	BatchSize int
 	// MaxLag is how long loading may wait while acknowledgements stream in;
-	// negative: never wait.
+	// 0: never wait (config.Inbox holds the agent's default).
 	MaxLag time.Duration
 	// MaxBacklog is how many journaled events may wait to be loaded before
 	// Append refuses more with engine.ErrInboxFull.
@@ -73,7 +73,6 @@ type Config struct {
 // Defaults.
 const (
 	DefaultBatchSize  = 1024
-	DefaultMaxLag     = 30 * time.Second
 	DefaultMaxBacklog = 1_000_000
 )
 
@@ -117,9 +116,6 @@ type Inbox struct {
 func Open(ctx context.Context, cfg Config, st Store) (*Inbox, error) {
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = DefaultBatchSize
-	}
-	if cfg.MaxLag == 0 {
-		cfg.MaxLag = DefaultMaxLag
 	}
 	if cfg.MaxBacklog <= 0 {
 		cfg.MaxBacklog = DefaultMaxBacklog
@@ -316,7 +312,7 @@ func (in *Inbox) wait(backlog uint64, now time.Time) bool {
 		in.lastPeak, in.window = cur, now
 		in.peak.Store(in.inflight.Load())
 	}
-	if in.cfg.MaxLag < 0 || in.catchingUp || peak < busy {
+	if in.cfg.MaxLag <= 0 || in.catchingUp || peak < busy {
 		in.stopWaiting(now)
 		return false
 	}
