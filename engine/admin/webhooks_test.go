@@ -20,6 +20,7 @@ import (
 	"github.com/arbiter-dev/arbiter/engine"
 	"github.com/arbiter-dev/arbiter/engine/admin"
 	"github.com/arbiter-dev/arbiter/engine/config"
+	"github.com/arbiter-dev/arbiter/engine/inbox"
 	"github.com/arbiter-dev/arbiter/engine/pacspace"
 	"github.com/arbiter-dev/arbiter/engine/policy"
 	"github.com/arbiter-dev/arbiter/engine/receiver"
@@ -37,8 +38,18 @@ type agentEnv struct {
 	store    *store.Store
 	counters *store.EndpointCounters
 	worker   *worker.Worker
+	inbox    *inbox.Inbox
 	now      func() time.Time
 	logs     *capture.Buffer
+}
+
+// loaded waits until every acknowledged event is in the store: the inbox
+// loads its journal a moment after the acknowledgement.
+func (e *agentEnv) loaded(t *testing.T) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); e.inbox.Backlog() > 0; time.Sleep(5 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "journal not loaded", e.inbox.Backlog())
+	}
 }
 
 type agentOptions struct {
@@ -72,7 +83,9 @@ func newAgentEnv(t *testing.T, opts agentOptions) *agentEnv {
 		Logger: log}, st, pe)
 	require.NoError(t, err)
 	counters := store.NewEndpointCounters(st)
-	rc := receiver.New(receiver.Config{Now: opts.now, Logger: log, Appended: w.Notify, Rejected: counters.Reject}, st, eps)
+	in, err := inbox.Open(ctx, inbox.Config{Dir: filepath.Join(t.TempDir(), "journal"), Loaded: w.Notify, Logger: log}, st)
+	require.NoError(t, err)
+	rc := receiver.New(receiver.Config{Now: opts.now, Logger: log, Rejected: counters.Reject}, in, eps)
 	api := admin.New(admin.Config{Tokens: []string{token}, Store: st, Policies: pe, Throttles: w, Logger: log,
 		Endpoints: eps, Counters: counters, Webhooks: rc, Configured: opts.configured, Holds: w})
 	mux := http.NewServeMux()
@@ -83,15 +96,18 @@ func newAgentEnv(t *testing.T, opts agentOptions) *agentEnv {
 	srv := httptest.NewServer(mux)
 
 	wctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
+	done := make(chan error, 2)
 	go func() { done <- w.Run(wctx) }()
+	go func() { done <- in.Run(wctx) }()
 	t.Cleanup(func() {
 		srv.Close()
 		stop()
 		require.NoError(t, <-done)
+		require.NoError(t, <-done)
+		require.NoError(t, in.Close())
 		require.NoError(t, st.Close())
 	})
-	return &agentEnv{url: srv.URL, store: st, counters: counters, worker: w, now: opts.now, logs: logs}
+	return &agentEnv{url: srv.URL, store: st, inbox: in, counters: counters, worker: w, now: opts.now, logs: logs}
 }
 
 // answer is an admin API response.
@@ -271,6 +287,7 @@ func TestWebhookLifecycle(t *testing.T) {
 		require.Equal(t, receiver.ReasonBadSignature, reason)
 		status, reason = e.deliver(t, "nope", shop.Secret, "evt_3", eventBody("3"))
 		require.Equal(t, 404, status, reason)
+		e.loaded(t)
 
 		var got webhook
 		e.call(t, "GET", "/v1/webhooks/shop", "").want(t, 200, &got)
@@ -438,6 +455,7 @@ func TestWebhookLifecycle(t *testing.T) {
 			require.Equal(t, `no webhook endpoint "shop"`, a.Error.Message)
 		}
 		// Its events stay.
+		e.loaded(t)
 		events, err := e.store.InboxStats(ctx)
 		require.NoError(t, err)
 		require.True(t, events.Events >= 6, events)

@@ -31,8 +31,6 @@ type Config struct {
 	Now          func() time.Time
 	Logger       hclog.Logger
 	Registerer   prometheus.Registerer
-	// Appended is called after each new event is acknowledged.
-	Appended func()
 	// Rejected is called for each request refused on a known endpoint,
 	// with the reason. It runs on the request path, so it must be cheap.
 	Rejected func(endpoint, reason string)
@@ -94,9 +92,6 @@ func New(cfg Config, in Inbox, eps *Endpoints) *Receiver {
 	}
 	if cfg.Registerer == nil {
 		cfg.Registerer = prometheus.NewRegistry()
-	}
-	if cfg.Appended == nil {
-		cfg.Appended = func() {}
 	}
 	if cfg.Rejected == nil {
 		cfg.Rejected = func(string, string) {}
@@ -213,7 +208,6 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rc.m.acked.WithLabelValues(name, string(scheme)).Inc()
 		w.WriteHeader(http.StatusOK)
 		w.Write(ackBody)
-		rc.cfg.Appended()
 	}
 	rc.m.ackLatency.Observe(rc.cfg.Now().Sub(start).Seconds())
 }
