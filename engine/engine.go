@@ -79,7 +79,7 @@ type InboxStats struct {
 }
 
 // Store is the durable state Arbiter keeps: the inbox and endpoints. It is
-// implemented by engine/store on SQLite and PostgreSQL.
+// implemented by engine/store on SQLite.
 type Store interface {
 	// Append commits ev to the inbox unless an event with the same endpoint
 	// and event id, or the same body digest, is already there. It returns
