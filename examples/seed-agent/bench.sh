@@ -9,6 +9,7 @@
 #   examples/seed-agent/bench.sh --target http://127.0.0.1:3000/webhooks/pacspace
 #   examples/seed-agent/bench.sh --source sim         # load from `arbiter sim run` instead
 #   make bench-load BENCH_SOURCE=sim                  # the same through make
+#   examples/seed-agent/bench.sh --rate 3000          # a steady load: does the backlog stay flat?
 #
 # A --target must already be running with the same secret: pass --secret or
 # export PACSPACE_WEBHOOK_SECRET (otherwise a random one is generated).
@@ -21,6 +22,10 @@ usage: bench.sh [options]
   --duration D      measured time per target (default 10s)
   --warmup D        unmeasured load before each measurement, 0 for none (default 2s)
   --connections N   keep-alive connections (default 32)
+  --rate R          offer R events per second instead of as many as answered
+                    (--source load only), and sample arbiter's inbox depth
+                    (received, not yet decided) every half second of the
+                    measurement: flat means its decisions keep up
   --scheme S        legacy or v1 (default legacy; the seed agent only verifies legacy)
   --shape S         batch or delta (default batch; delta with --source sim)
   --source S        load: arbiter load, unordered unique events;
@@ -47,7 +52,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 
 duration=10s warmup=2s connections=32 scheme=legacy shape= source=${BENCH_SOURCE:-load} customers=
-seed=1 serve=1 seed_port=3901 serve_port=3902 keep=0 pipeline=0
+rate= seed=1 serve=1 seed_port=3901 serve_port=3902 keep=0 pipeline=0
 arbiter=${ARBITER:-}
 secret=${PACSPACE_WEBHOOK_SECRET:-}
 targets=()
@@ -57,6 +62,7 @@ while (($#)); do
 	--duration) duration=${2:?}; shift ;;
 	--warmup) warmup=${2:?}; shift ;;
 	--connections) connections=${2:?}; shift ;;
+	--rate) rate=${2:?}; shift ;;
 	--scheme) scheme=${2:?}; shift ;;
 	--shape) shape=${2:?}; shift ;;
 	--source) source=${2:?}; shift ;;
@@ -81,6 +87,7 @@ load) shape=${shape:-batch} ;;
 sim) shape=${shape:-delta} customers=${customers:-$((4 * connections))} ;;
 *) die "unknown --source $source (want load or sim)" ;;
 esac
+[[ -z $rate || $source == load ]] || die "--rate needs --source load"
 if ((seed)) && [[ $scheme != legacy ]]; then
 	echo "bench: the seed agent only verifies legacy sha256= signatures; skipping it for --scheme $scheme" >&2
 	seed=0
@@ -179,6 +186,7 @@ done
 ((${#urls[@]})) || die "nothing to measure"
 
 what="$scheme $shape events"
+[[ -z $rate ]] || what="$what at $rate/s"
 [[ $source == load ]] || what="$what from arbiter sim run ($customers customers)"
 echo "bench: $what, $connections connections, $duration per target (warm-up $warmup), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 status=0
@@ -193,8 +201,19 @@ for i in "${!urls[@]}"; do
 			--customers "$customers" --concurrency "$connections")
 	else
 		load=("$arbiter" load -q --url "${urls[$i]}" --scheme "$scheme" --shape "$shape" --connections "$connections")
+		[[ -z $rate ]] || load+=(--rate "$rate")
 	fi
 	pid=${tpids[$i]}
+	metrics=${urls[$i]%/webhooks/*}/metrics
+	depth() { curl -fsS "$metrics" | awk '/^arbiter_inbox_depth /{print $2}'; }
+	# sample_depth: with --rate, arbiter's inbox depth every half second
+	# until killed, from the measurement's start.
+	spid=
+	sample_depth() {
+		[[ -n $rate && ${names[$i]} == arbiter* ]] || return 0
+		while sleep 0.5; do depth >>"$work/depth-$i" || true; done &
+		spid=$!
+	}
 	if [[ $source == load && $warmup != 0 && $warmup != 0s ]]; then
 		# One run: the warm-up goes straight into the measurement, on the
 		# same connections; the receiver's CPU is counted from its end.
@@ -204,6 +223,7 @@ for i in "${!urls[@]}"; do
 			sleep 0.02
 		done
 		before=$([[ -n $pid ]] && cpu_ticks "$pid" || echo 0)
+		sample_depth
 		wait "$lpid" || status=1
 		grep -v '^load: measuring' "$work/load-$i.err" >&2 || true
 	else
@@ -211,7 +231,14 @@ for i in "${!urls[@]}"; do
 			"${load[@]}" --duration "$warmup" >/dev/null || true
 		fi
 		before=$([[ -n $pid ]] && cpu_ticks "$pid" || echo 0)
+		sample_depth
 		"${load[@]}" --duration "$duration" --json-file "$work/report-$i.json" || status=1
+	fi
+	if [[ -n $spid ]]; then
+		kill "$spid" 2>/dev/null || true
+		wait "$spid" 2>/dev/null || true
+		echo "inbox depth every 0.5 s of the measurement: $(tr '\n' ' ' <"$work/depth-$i")"
+		awk '{n++; if ($1 > max) max = $1; last = $1} END {if (n) printf "inbox depth: max %d, at the end %d (%d samples)\n", max, last, n}' "$work/depth-$i"
 	fi
 	if [[ -n $pid ]]; then
 		cpu[i]=$(awk -v a="$before" -v b="$(cpu_ticks "$pid")" -v hz="$hz" 'BEGIN {printf "%.2f", (b - a) / hz}')
@@ -221,8 +248,6 @@ for i in "${!urls[@]}"; do
 		# Acknowledged but not yet decided: arbiter loads and decides a
 		# burst's backlog after it (inbox.max_lag). Wait for it, and count
 		# the CPU it took, so events/cpu_s covers deciding too.
-		metrics=${urls[$i]%/webhooks/*}/metrics
-		depth() { curl -fsS "$metrics" | awk '/^arbiter_inbox_depth /{print $2}'; }
 		backlog=$(depth) t0=$(date +%s.%N)
 		while [[ $(depth) != 0 ]] && awk -v t0="$t0" -v now="$(date +%s.%N)" 'BEGIN {exit !(now - t0 < 300)}'; do
 			sleep 0.2
