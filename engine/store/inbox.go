@@ -16,8 +16,7 @@ var ErrClosed = errors.New("store is closed")
 const insertEventSQL = `INSERT INTO events
 	(endpoint, event_id, digest, scheme, headers, body, received_at, status)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-	ON CONFLICT DO NOTHING
-	RETURNING seq`
+	ON CONFLICT DO NOTHING`
 
 type appendReq struct {
 	ev   *engine.Event
@@ -111,16 +110,14 @@ func (s *Store) insertEvents(evs []*engine.Event, through *uint64) ([]engine.App
 		if err != nil {
 			return nil, fmt.Errorf("headers: %w", err)
 		}
-		var seq int64
-		err = stmt.QueryRowContext(ctx, ev.Endpoint, ev.EventID, ev.Digest, string(ev.Scheme),
-			string(headers), ev.Body, micros(ev.ReceivedAt), string(engine.StatusReceived)).Scan(&seq)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			res[i] = engine.AppendResult{Duplicate: true}
-		case err != nil:
+		r, err := stmt.ExecContext(ctx, ev.Endpoint, ev.EventID, ev.Digest, string(ev.Scheme),
+			string(headers), ev.Body, micros(ev.ReceivedAt), string(engine.StatusReceived))
+		if err != nil {
 			return nil, fmt.Errorf("insert: %w", err)
-		default:
-			res[i] = engine.AppendResult{Seq: seq}
+		}
+		res[i], err = appendResult(r)
+		if err != nil {
+			return nil, fmt.Errorf("insert: %w", err)
 		}
 	}
 	if through != nil {
@@ -152,6 +149,19 @@ func (s *Store) LoadJournal(ctx context.Context, evs []*engine.Event, through ui
 		return nil, fmt.Errorf("load journal: %w", err)
 	}
 	return res, nil
+}
+
+// appendResult reads an insert's outcome: no row means ON CONFLICT skipped
+// a duplicate; otherwise the new row's id is the event's seq. Exec with
+// these two reads costs less than RETURNING's rows and scan
+// (BenchmarkLoadJournal).
+func appendResult(r sql.Result) (engine.AppendResult, error) {
+	n, err := r.RowsAffected()
+	if err != nil || n == 0 {
+		return engine.AppendResult{Duplicate: err == nil}, err
+	}
+	seq, err := r.LastInsertId()
+	return engine.AppendResult{Seq: seq}, err
 }
 
 // JournalCheckpoint returns the last inbox journal record loaded.
