@@ -126,7 +126,10 @@ func (c *Changes) Empty() bool {
 // already, so it commits without waiting for its own fsync (relaxedTx).
 func (s *Store) Apply(ctx context.Context, c *Changes) error {
 	if err := s.relaxedTx(ctx, func(tx *sql.Tx) error {
-		return s.applyTx(ctx, tx, c, micros(time.Now()))
+		// The driver watches a cancellable context with a goroutine per
+		// statement; a batch runs dozens of short ones, and once it has the
+		// writer it finishes or rolls back as a whole.
+		return s.applyTx(context.WithoutCancel(ctx), tx, c, micros(time.Now()))
 	}); err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
