@@ -148,6 +148,14 @@ port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 hz=$(getconf CLK_TCK)
 
+# depth URL: arbiter's inbox depth (received, not yet decided) from the
+# metrics of the receiver at webhook URL.
+depth() { curl -fsS "${1%/webhooks/*}/metrics" | awk '/^arbiter_inbox_depth /{print $2}'; }
+
+# sample_depth URL FILE: append the depth to FILE every half second, until
+# killed.
+sample_depth() { while sleep 0.5; do depth "$1" >>"$2" || true; done; }
+
 names=() urls=() tpids=()
 
 if ((seed)); then
@@ -204,16 +212,9 @@ for i in "${!urls[@]}"; do
 		[[ -z $rate ]] || load+=(--rate "$rate")
 	fi
 	pid=${tpids[$i]}
-	metrics=${urls[$i]%/webhooks/*}/metrics
-	depth() { curl -fsS "$metrics" | awk '/^arbiter_inbox_depth /{print $2}'; }
-	# sample_depth: with --rate, arbiter's inbox depth every half second
-	# until killed, from the measurement's start.
-	spid=
-	sample_depth() {
-		[[ -n $rate && ${names[$i]} == arbiter* ]] || return 0
-		while sleep 0.5; do depth >>"$work/depth-$i" || true; done &
-		spid=$!
-	}
+	# With --rate, arbiter's depth is sampled from the measurement's start.
+	sample=0 spid=
+	[[ -z $rate || ${names[$i]} != arbiter* ]] || sample=1
 	if [[ $source == load && $warmup != 0 && $warmup != 0s ]]; then
 		# One run: the warm-up goes straight into the measurement, on the
 		# same connections; the receiver's CPU is counted from its end.
@@ -223,7 +224,7 @@ for i in "${!urls[@]}"; do
 			sleep 0.02
 		done
 		before=$([[ -n $pid ]] && cpu_ticks "$pid" || echo 0)
-		sample_depth
+		((!sample)) || { sample_depth "${urls[$i]}" "$work/depth-$i" & spid=$!; }
 		wait "$lpid" || status=1
 		grep -v '^load: measuring' "$work/load-$i.err" >&2 || true
 	else
@@ -231,7 +232,7 @@ for i in "${!urls[@]}"; do
 			"${load[@]}" --duration "$warmup" >/dev/null || true
 		fi
 		before=$([[ -n $pid ]] && cpu_ticks "$pid" || echo 0)
-		sample_depth
+		((!sample)) || { sample_depth "${urls[$i]}" "$work/depth-$i" & spid=$!; }
 		"${load[@]}" --duration "$duration" --json-file "$work/report-$i.json" || status=1
 	fi
 	if [[ -n $spid ]]; then
@@ -248,8 +249,8 @@ for i in "${!urls[@]}"; do
 		# Acknowledged but not yet decided: arbiter loads and decides a
 		# burst's backlog after it (inbox.max_lag). Wait for it, and count
 		# the CPU it took, so events/cpu_s covers deciding too.
-		backlog=$(depth) t0=$(date +%s.%N)
-		while [[ $(depth) != 0 ]] && awk -v t0="$t0" -v now="$(date +%s.%N)" 'BEGIN {exit !(now - t0 < 300)}'; do
+		backlog=$(depth "${urls[$i]}") t0=$(date +%s.%N)
+		while [[ $(depth "${urls[$i]}") != 0 ]] && awk -v t0="$t0" -v now="$(date +%s.%N)" 'BEGIN {exit !(now - t0 < 300)}'; do
 			sleep 0.2
 		done
 		echo "backlog at the end: ${backlog:-?} events not yet decided; all decided $(awk -v t0="$t0" -v now="$(date +%s.%N)" 'BEGIN {printf "%.1f", now - t0}')s later"
