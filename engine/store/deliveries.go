@@ -85,7 +85,7 @@ func (s *Store) ClaimDue(ctx context.Context, plugin string, now time.Time, leas
 		return nil, nil
 	}
 	var out []Delivery
-	err := s.relaxedTx(ctx, func(tx *sql.Tx) error {
+	err := s.relaxedTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries d JOIN events e ON e.seq = d.event_seq
 			WHERE d.status = ? AND d.plugin = ? AND d.next_attempt_at <= ?
 			ORDER BY d.next_attempt_at, d.created_at, d.id LIMIT ?`,
@@ -141,7 +141,7 @@ func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 // (retried by an operator meanwhile) is recorded and changes nothing.
 func (s *Store) FinishAttempts(ctx context.Context, as []Attempt) error {
 	now := micros(time.Now())
-	err := s.relaxedTx(ctx, func(tx *sql.Tx) error {
+	err := s.relaxedTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		for _, a := range as {
 			var delivered int64
 			if a.Status == engine.DeliveryDelivered {

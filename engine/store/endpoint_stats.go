@@ -147,7 +147,7 @@ func (c *EndpointCounters) Flush(ctx context.Context) error {
 	}
 	now := micros(time.Now())
 	// Counts can be lost to a power cut either way; no need to wait for an fsync.
-	err := c.st.relaxedTx(ctx, func(tx *sql.Tx) error {
+	err := c.st.relaxedTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		for k, n := range batch {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO endpoint_stats (endpoint, reason, rejected, updated_at) VALUES (?, ?, ?, ?)
 				ON CONFLICT (endpoint, reason) DO UPDATE SET rejected = endpoint_stats.rejected + excluded.rejected,

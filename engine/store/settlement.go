@@ -125,11 +125,8 @@ func (c *Changes) Empty() bool {
 // Everything it writes is derived from inbox events, which are durable
 // already, so it commits without waiting for its own fsync (relaxedTx).
 func (s *Store) Apply(ctx context.Context, c *Changes) error {
-	if err := s.relaxedTx(ctx, func(tx *sql.Tx) error {
-		// The driver watches a cancellable context with a goroutine per
-		// statement; a batch runs dozens of short ones, and once it has the
-		// writer it finishes or rolls back as a whole.
-		return s.applyTx(context.WithoutCancel(ctx), tx, c, micros(time.Now()))
+	if err := s.relaxedTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return s.applyTx(ctx, tx, c, micros(time.Now()))
 	}); err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
@@ -140,7 +137,12 @@ func (s *Store) Apply(ctx context.Context, c *Changes) error {
 // fsync. For writes that can be redone from durable state: losing one to a
 // power cut means processing or delivering again, never losing an event.
 // The next inbox commit's fsync covers it (one WAL, written in order).
-func (s *Store) relaxedTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+//
+// fn's statements get ctx without its cancellation: the driver would watch
+// a cancellable context with a goroutine and a progress handler for every
+// statement, and these transactions run many short ones. Waiting for the
+// writer stays cancellable, and the transaction commits or rolls back whole.
+func (s *Store) relaxedTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	conn, err := s.w.Conn(ctx)
 	if err != nil {
 		return err
@@ -156,7 +158,7 @@ func (s *Store) relaxedTx(ctx context.Context, fn func(tx *sql.Tx) error) error 
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := fn(tx); err != nil {
+	if err := fn(context.WithoutCancel(ctx), tx); err != nil {
 		tx.Rollback()
 		return err
 	}
