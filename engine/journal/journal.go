@@ -72,10 +72,13 @@ type Options struct {
 	NoSync       bool         // skip fdatasync (survives process crashes, not power loss); default false = fsync every group commit
 	MaxBatch     int          // appends per group commit; default 256
 	Logger       hclog.Logger // default null logger
+
+	fs fileSystem // default osFS; the crash tests record and replay it
 }
 
 // Journal is an append-only, crash-safe record log; see the package doc.
 type Journal struct {
+	fs   fileSystem
 	dir  string
 	opts Options
 	log  hclog.Logger
@@ -136,10 +139,14 @@ func Open(dir string, opts Options) (*Journal, error) {
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if opts.fs == nil {
+		opts.fs = osFS{}
+	}
+	if err := makeDir(opts.fs, dir); err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
 	j := &Journal{
+		fs:         opts.fs,
 		dir:        dir,
 		opts:       opts,
 		log:        opts.Logger,
@@ -246,7 +253,7 @@ func (j *Journal) Close() error {
 		}
 	}
 	var errs []error
-	if err := os.Remove(j.tmpPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := j.fs.Remove(j.tmpPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
 	}
 
@@ -349,7 +356,7 @@ func (j *Journal) write(buf []byte) error {
 		return err
 	}
 	if !j.opts.NoSync {
-		if err := datasync(j.active.f); err != nil {
+		if err := j.active.f.Datasync(); err != nil {
 			return err
 		}
 	}
@@ -380,12 +387,12 @@ func (j *Journal) rotate() error {
 		return err
 	}
 	path := j.segPath(j.next)
-	if err := os.Rename(j.tmpPath(), path); err != nil {
+	if err := j.fs.Rename(j.tmpPath(), path); err != nil {
 		f.Close()
 		return err
 	}
 	// The name must be durable before records in the file are acknowledged.
-	if err := syncDir(j.dir); err != nil {
+	if err := syncDir(j.fs, j.dir); err != nil {
 		f.Close()
 		return err
 	}
@@ -408,7 +415,7 @@ func (j *Journal) rotate() error {
 }
 
 type prepared struct {
-	f   *os.File
+	f   file
 	err error
 }
 
@@ -419,7 +426,7 @@ type prepared struct {
 func (j *Journal) startPrepare() {
 	j.prepping = true
 	go func() {
-		f, err := prepareSegment(j.tmpPath(), j.opts.SegmentBytes, &j.stopPrep)
+		f, err := prepareSegment(j.fs, j.tmpPath(), j.opts.SegmentBytes, &j.stopPrep)
 		j.prep <- prepared{f, err}
 	}()
 }
@@ -427,7 +434,7 @@ func (j *Journal) startPrepare() {
 // takePrepared returns the prepared next segment. If its preparation is
 // still running it waits: a second zero-fill started now would only compete
 // with it for the disk. If it failed, it tries once more in line.
-func (j *Journal) takePrepared() (*os.File, error) {
+func (j *Journal) takePrepared() (file, error) {
 	if j.prepping {
 		j.prepping = false
 		p := <-j.prep
@@ -436,7 +443,7 @@ func (j *Journal) takePrepared() (*os.File, error) {
 		}
 		j.log.Warn("journal: preparing the next segment failed; retrying", "error", p.err)
 	}
-	return prepareSegment(j.tmpPath(), j.opts.SegmentBytes, nil)
+	return prepareSegment(j.fs, j.tmpPath(), j.opts.SegmentBytes, nil)
 }
 
 func (j *Journal) segPath(first uint64) string {

@@ -586,7 +586,7 @@ func TestWriteFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	rw := j.active.f
-	j.active.f = ro
+	j.active.f = osFile{ro}
 	defer rw.Close()
 	if _, err := j.Append(context.Background(), []byte("b")); err == nil {
 		t.Fatal("Append succeeded on a read-only file")

@@ -20,7 +20,7 @@ import (
 type segment struct {
 	first uint64 // sequence number of its first record, from its name
 	path  string
-	f     *os.File
+	f     file
 	size  int64 // file size; earlier runs may have used another SegmentBytes
 	// end is the end of the durable records, so that Read does not read
 	// ahead into bytes that hold nothing for it.
@@ -124,10 +124,10 @@ func scan(rd *reader, f io.ReaderAt, size int64, first uint64, fn func(seq uint6
 func (j *Journal) recover() error {
 	// A prepared segment that was never renamed holds no records; it may be
 	// half zeroed, so start it over.
-	if err := os.Remove(j.tmpPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := j.fs.Remove(j.tmpPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("journal: %w", err)
 	}
-	firsts, err := listSegments(j.dir)
+	firsts, err := listSegments(j.fs, j.dir)
 	if err != nil {
 		return err
 	}
@@ -135,16 +135,16 @@ func (j *Journal) recover() error {
 		// A new journal starts with a small segment, so that a first start
 		// does not wait for SegmentBytes of zeros; the next is full size.
 		size := min(j.opts.SegmentBytes, firstSegmentBytes)
-		f, err := prepareSegment(j.tmpPath(), size, nil)
+		f, err := prepareSegment(j.fs, j.tmpPath(), size, nil)
 		if err != nil {
 			return err
 		}
 		path := j.segPath(1)
-		if err := os.Rename(j.tmpPath(), path); err != nil {
+		if err := j.fs.Rename(j.tmpPath(), path); err != nil {
 			f.Close()
 			return fmt.Errorf("journal: %w", err)
 		}
-		if err := syncDir(j.dir); err != nil {
+		if err := syncDir(j.fs, j.dir); err != nil {
 			f.Close()
 			return err
 		}
@@ -164,16 +164,16 @@ func (j *Journal) recover() error {
 		if last {
 			flag = os.O_RDWR
 		}
-		f, err := os.OpenFile(path, flag, 0)
+		f, err := j.fs.OpenFile(path, flag, 0)
 		if err != nil {
 			return fmt.Errorf("journal: %w", err)
 		}
-		st, err := f.Stat()
+		size, err := f.Size()
 		if err != nil {
 			f.Close()
 			return fmt.Errorf("journal: %w", err)
 		}
-		seg := &segment{first: first, path: path, f: f, size: st.Size()}
+		seg := &segment{first: first, path: path, f: f, size: size}
 		j.segs = append(j.segs, seg)
 		end, n, bad := scan(&rd, f, seg.size, first, nil)
 		if bad != nil && !last {
@@ -200,20 +200,20 @@ const firstSegmentBytes = 1 << 20
 
 // listSegments returns the first sequence numbers of the segments in dir, in
 // order.
-func listSegments(dir string) ([]uint64, error) {
-	ents, err := os.ReadDir(dir)
+func listSegments(fsys fileSystem, dir string) ([]uint64, error) {
+	names, err := fsys.List(dir)
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
 	var firsts []uint64
-	for _, e := range ents {
-		name, ok := strings.CutSuffix(e.Name(), ".journal")
-		if !ok || len(name) != 20 || !e.Type().IsRegular() {
+	for _, n := range names {
+		name, ok := strings.CutSuffix(n, ".journal")
+		if !ok || len(name) != 20 {
 			continue
 		}
 		first, err := strconv.ParseUint(name, 10, 64)
 		if err != nil || first == 0 {
-			return nil, fmt.Errorf("journal: unexpected file %s", filepath.Join(dir, e.Name()))
+			return nil, fmt.Errorf("journal: unexpected file %s", filepath.Join(dir, n))
 		}
 		firsts = append(firsts, first)
 	}
@@ -225,7 +225,7 @@ func listSegments(dir string) ([]uint64, error) {
 // and syncs, so that what a torn write left behind can never parse as a
 // record once new records reach it. It reads the whole tail: the torn write
 // may have been a batch holding runs of zeros of any length.
-func zeroTail(f *os.File, off, size int64) error {
+func zeroTail(f file, off, size int64) error {
 	const chunk = 64 << 10
 	buf := make([]byte, chunk)
 	zeros := make([]byte, chunk)
@@ -246,14 +246,14 @@ func zeroTail(f *os.File, off, size int64) error {
 	if !dirty {
 		return nil
 	}
-	return datasync(f)
+	return f.Datasync()
 }
 
 // prepareSegment creates a segment file at path and fills it with zeros up
 // to size, then fsyncs it, so that later writes into it change no file
 // metadata. A set stop abandons it.
-func prepareSegment(path string, size int64, stop *atomic.Bool) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+func prepareSegment(fsys fileSystem, path string, size int64, stop *atomic.Bool) (file, error) {
+	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
@@ -276,17 +276,4 @@ func prepareSegment(path string, size int64, stop *atomic.Bool) (*os.File, error
 		return nil, fmt.Errorf("journal: preparing %s: %w", path, err)
 	}
 	return f, nil
-}
-
-// syncDir makes the creation, renaming or removal of files in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("journal: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("journal: syncing %s: %w", dir, err)
-	}
-	return nil
 }
