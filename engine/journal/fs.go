@@ -85,7 +85,9 @@ func (f osFile) Size() (int64, error) {
 	return st.Size(), nil
 }
 
-// makeDir creates dir and any missing parent.
+// makeDir creates dir and any missing parent, and makes each one's entry
+// durable in its parent. The parent of dir is synced even when dir already
+// existed: a crashed process may have created it without.
 func makeDir(fsys fileSystem, dir string) error {
 	err := fsys.Mkdir(dir, 0o700)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -99,7 +101,7 @@ func makeDir(fsys fileSystem, dir string) error {
 	if err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
-	return nil
+	return syncDir(fsys, filepath.Dir(dir))
 }
 
 // syncDir makes the creation, renaming or removal of files in dir durable.

@@ -382,6 +382,13 @@ func (j *Journal) fail(durable int, err error) (int, error) {
 
 // rotate moves the writer to a new segment starting at j.next.
 func (j *Journal) rotate() error {
+	// Only the last segment may have a torn tail: without a sync per
+	// commit, the old segment is synced before the next one is named.
+	if j.opts.NoSync {
+		if err := j.active.f.Datasync(); err != nil {
+			return err
+		}
+	}
 	f, err := j.takePrepared()
 	if err != nil {
 		return err

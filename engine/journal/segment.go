@@ -192,7 +192,21 @@ func (j *Journal) recover() error {
 		next = n
 	}
 	j.next = next
-	return nil
+	return j.syncInherited()
+}
+
+// syncInherited makes durable what a crashed process may have left in the
+// page cache only, before any of it is reported committed: the segments'
+// data (a tail written but never synced) and the directory's entries (a
+// segment renamed into place but never synced, which a power cut would
+// turn back into next.tmp).
+func (j *Journal) syncInherited() error {
+	for _, s := range j.segs {
+		if err := s.f.Sync(); err != nil {
+			return fmt.Errorf("journal: syncing %s: %w", s.path, err)
+		}
+	}
+	return syncDir(j.fs, j.dir)
 }
 
 // firstSegmentBytes is the size of a new journal's first segment.
