@@ -1,10 +1,12 @@
 package inbox
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -362,4 +364,31 @@ func BenchmarkAppend(b *testing.B) {
 			}
 		}
 	})
+}
+
+// A damaged record the store has already loaded costs nothing: the inbox
+// opens, and what comes after loads as before.
+func TestDamageTheStoreHasLoaded(t *testing.T) {
+	e := newEnv(t)
+	in := e.open(Config{})
+	for i := range 50 {
+		appendOK(t, in, event(fmt.Sprint("evt_", i), fmt.Sprintf(`{"n":%d}`, i)))
+	}
+	require.NoError(t, in.Drain(context.Background()))
+	require.NoError(t, in.Close())
+
+	seg := filepath.Join(e.dir, "journal", fmt.Sprintf("%020d.journal", 1))
+	data, err := os.ReadFile(seg)
+	require.NoError(t, err)
+	at := bytes.Index(data, []byte(`{"n":19}`))
+	require.True(t, at > 0, "event 20's body is in the segment")
+	data[at+2] ^= 0x20
+	require.NoError(t, os.WriteFile(seg, data, 0o600))
+
+	in = e.open(Config{})
+	defer in.Close()
+	require.Equal(t, uint64(0), in.Backlog())
+	appendOK(t, in, event("evt_50", `{"n":50}`))
+	require.NoError(t, in.Drain(context.Background()))
+	require.Equal(t, 51, e.count())
 }
