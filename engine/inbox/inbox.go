@@ -170,6 +170,9 @@ func (in *Inbox) recover(ck uint64) error {
 	in.loaded.Store(ck)
 	for from := ck + 1; from <= committed; {
 		n, err := in.j.Read(from, in.cfg.BatchSize, func(seq uint64, p []byte) error {
+			if p == nil {
+				return nil // lost to damage; loadBatch reports it
+			}
 			ev, err := decodeEvent(p)
 			if err != nil {
 				return fmt.Errorf("record %d: %w", seq, err)
@@ -343,19 +346,25 @@ func (in *Inbox) loadBatch(ctx context.Context) error {
 	from := in.loaded.Load() + 1
 	evs := make([]*engine.Event, 0, min(in.Backlog(), uint64(in.cfg.BatchSize)))
 	var last uint64
+	lost := 0
 	_, err := in.j.Read(from, in.cfg.BatchSize, func(seq uint64, p []byte) error {
+		last = seq
+		if p == nil {
+			lost++
+			in.log.Error("an acknowledged event was lost to damage in the journal; the damaged segment was kept aside (see the journal's log)", "record", seq)
+			return nil
+		}
 		ev, err := decodeEvent(p)
 		if err != nil {
 			return fmt.Errorf("journal record %d: %w", seq, err)
 		}
 		evs = append(evs, ev)
-		last = seq
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if len(evs) == 0 {
+	if last == 0 {
 		return nil
 	}
 	began := time.Now()
@@ -365,6 +374,7 @@ func (in *Inbox) loadBatch(ctx context.Context) error {
 	}
 	in.m.loadSeconds.Observe(time.Since(began).Seconds())
 	in.loaded.Store(last)
+	in.m.lost.Add(float64(lost))
 	keys := make([][2]key, len(evs))
 	for i, ev := range evs {
 		keys[i] = keysOf(ev.Endpoint, ev.EventID, ev.Digest)

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/arbiter-dev/arbiter/engine"
 	"github.com/arbiter-dev/arbiter/engine/store"
 	"github.com/arbiter-dev/arbiter/engine/testing/require"
@@ -391,4 +393,48 @@ func TestDamageTheStoreHasLoaded(t *testing.T) {
 	appendOK(t, in, event("evt_50", `{"n":50}`))
 	require.NoError(t, in.Drain(context.Background()))
 	require.Equal(t, 51, e.count())
+}
+
+// An acknowledged event the journal lost to damage before it was loaded
+// is counted and logged, and the checkpoint moves past it: the events
+// after it load.
+func TestDamageBeforeTheLoad(t *testing.T) {
+	e := newEnv(t)
+	reg := prometheus.NewRegistry()
+	in := e.open(Config{})
+	for i := range 10 {
+		appendOK(t, in, event(fmt.Sprint("evt_", i), fmt.Sprintf(`{"n":%d}`, i)))
+	}
+	require.NoError(t, in.Close())
+
+	seg := filepath.Join(e.dir, "journal", fmt.Sprintf("%020d.journal", 1))
+	data, err := os.ReadFile(seg)
+	require.NoError(t, err)
+	at := bytes.Index(data, []byte(`{"n":4}`))
+	require.True(t, at > 0, "event 5's body is in the segment")
+	data[at+2] ^= 0x20
+	require.NoError(t, os.WriteFile(seg, data, 0o600))
+
+	in = e.open(Config{Registerer: reg})
+	defer in.Close()
+	require.Equal(t, uint64(10), in.Backlog())
+	require.NoError(t, in.Drain(context.Background()))
+	require.Equal(t, 9, e.count())
+	ck, err := e.store.JournalCheckpoint(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, uint64(10), ck)
+	require.Equal(t, 1.0, counterValue(t, reg, "arbiter_inbox_lost_total"))
+}
+
+func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }

@@ -3,15 +3,18 @@ package inbox
 import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
-	loaded, lateDuplicates, lookups, loadErrors, waited prometheus.Counter
-	waiting                                             prometheus.Gauge
-	loadSeconds                                         prometheus.Histogram
+	loaded, lateDuplicates, lookups, loadErrors, waited, lost prometheus.Counter
+	waiting                                                   prometheus.Gauge
+	loadSeconds                                               prometheus.Histogram
 }
 
 func newMetrics(r prometheus.Registerer, in *Inbox) metrics {
 	m := metrics{
 		loaded: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "arbiter_inbox_loaded_total", Help: "Journaled events loaded into the store.",
+		}),
+		lost: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "arbiter_inbox_lost_total", Help: "Acknowledged events lost to damage in the journal, found when it was opened (the journal logs where; the damaged segment is kept aside).",
 		}),
 		lateDuplicates: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "arbiter_inbox_late_duplicates_total", Help: "Journaled events the store already had, skipped when loaded.",
@@ -33,7 +36,7 @@ func newMetrics(r prometheus.Registerer, in *Inbox) metrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 12),
 		}),
 	}
-	r.MustRegister(m.loaded, m.lateDuplicates, m.lookups, m.loadErrors, m.waited, m.waiting, m.loadSeconds,
+	r.MustRegister(m.loaded, m.lost, m.lateDuplicates, m.lookups, m.loadErrors, m.waited, m.waiting, m.loadSeconds,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "arbiter_inbox_journal_backlog", Help: "Acknowledged events in the journal, not yet in the store.",
 		}, func() float64 { return float64(in.Backlog()) }))

@@ -2,6 +2,7 @@ package journal
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -181,5 +182,60 @@ func TestCorruptAnyByte(t *testing.T) {
 			}
 			t.Logf("%d damaged journals opened, %d refused", opened, refused)
 		})
+	}
+}
+
+// encodeV1 returns version 1 records (no segment header, a 16-byte record
+// header whose CRC covers seq and payload only) from seq on.
+func encodeV1(seq uint64, payloads ...string) []byte {
+	var b []byte
+	for i, p := range payloads {
+		at := len(b)
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(p)))
+		b = binary.LittleEndian.AppendUint32(b, 0)
+		b = binary.LittleEndian.AppendUint64(b, seq+uint64(i))
+		b = append(b, p...)
+		binary.LittleEndian.PutUint32(b[at+4:], legacyChecksum(b[at:at+legacyHeaderSize], []byte(p)))
+	}
+	return b
+}
+
+// A journal written by the version before is read, and appended to in a
+// new segment of the current version.
+func TestReadsVersion1Segments(t *testing.T) {
+	dir := t.TempDir()
+	seg := func(first uint64, records []byte) {
+		data := append(records, make([]byte, 4096-len(records))...)
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%020d.journal", first)), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seg(1, encodeV1(1, payloads(1, 10, 200)...))
+	seg(11, append(encodeV1(11, payloads(11, 15, 200)...), "torn"...))
+	opts := Options{SegmentBytes: 4096}
+	j := open(t, dir, opts)
+	check(t, readAll(t, j, 1), want(1, 15, 200))
+	appendAll(t, j, payloads(16, 20, 200)...)
+	check(t, readAll(t, j, 1), want(1, 20, 200))
+	mustClose(t, j)
+	if files := segmentFiles(t, dir); len(files) != 3 || files[2] != "00000000000000000016.journal" {
+		t.Fatalf("segments %v", files)
+	}
+	j = open(t, dir, opts)
+	check(t, readAll(t, j, 1), want(1, 20, 200))
+	if err := j.Release(15); err != nil {
+		t.Fatal(err)
+	}
+	check(t, readAll(t, j, 16), want(16, 20, 200))
+	mustClose(t, j)
+
+	// Damage in a version 1 segment that is not the last is refused.
+	dir = t.TempDir()
+	bad := encodeV1(1, payloads(1, 10, 200)...)
+	bad[3*(legacyHeaderSize+200)+30] ^= 1
+	seg(1, bad)
+	seg(11, encodeV1(11, payloads(11, 15, 200)...))
+	if _, err := Open(dir, opts); err == nil || !strings.Contains(err.Error(), "00000000000000000001.journal: bad record at offset 648") {
+		t.Fatalf("Open: %v", err)
 	}
 }

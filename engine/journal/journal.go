@@ -4,12 +4,20 @@
 // moves the records into SQLite in large batches and releases them.
 //
 // The journal is a directory of segment files, each named after the
-// sequence number of its first record ("%020d.journal"). A record is
+// sequence number of its first record ("%020d.journal"). A segment starts
+// with a 16-byte header (magic, format version 2, CRC-32C) and holds
+// records:
 //
-//	[u32 LE payload length][u32 LE CRC-32C of seq bytes + payload][u64 LE seq][payload]
+//	[u32 length][u32 CRC-32C][u64 seq][u32 lead][u32 kind][payload]
 //
-// and a zero length marks the end of the written data in a segment. A record
-// that does not fit in the rest of a segment starts the next one.
+// The CRC covers every other header field and the payload. lead counts the
+// records before this one in the same write (group commit). An all-zero
+// header marks the end of the written data; a record that does not fit in
+// the rest of a segment starts the next one. Besides data records there are
+// two kinds: a lost record, which stands for records that recovery found
+// damaged, and a close marker, written by Close after the last record.
+// Segments of version 1 (no header, 16-byte record headers whose CRC
+// leaves out the length) are still read, and never written to.
 //
 // Segments are pre-zeroed to their full size (zeros written, not
 // fallocated) before use: an fdatasync after overwriting blocks that already
@@ -18,14 +26,26 @@
 // growing file). The next segment is prepared in the background so that a
 // rotation rarely waits for it.
 //
-// Recovery: Open reads the segments in order. Every segment but the last
-// must be intact, because the writer syncs a segment before it writes to the
-// next; damage there fails Open rather than silently dropping records. In
-// the last segment the records end at a zero length, a record that runs
-// past the segment, a bad CRC or an out-of-order sequence number: there a
-// crash tore the last write, which was never acknowledged. Open zeroes every
-// byte after that point, so that stale bytes can never later be read as
-// records, and appends continue there.
+// What is durable. Append returns once the write is fdatasync'ed (unless
+// NoSync). A segment is synced before the next one is named, the directory
+// after each name change, and the journal directory's entry in its parent
+// at Open. Open syncs every segment and the directory before it reports
+// anything committed, so what a crashed process wrote but never synced is
+// never reported and then lost to a power cut.
+//
+// Recovery. Open reads every segment. Only the last write can be torn by a
+// crash, and only in the last segment. Damage elsewhere is damage: a record
+// whose bytes are not intact where one was due, with an intact record of a
+// later write (by lead and seq), a close marker or a lost record after it.
+// Open then copies the segment to "<segment>.damaged", replaces the damaged
+// bytes with a lost record, keeps every intact record after them, and logs
+// an error; Read reports each lost record with a nil payload. Damage in the
+// last write is taken for a torn write, never acknowledged: Open zeroes
+// everything from it on, so that stale bytes can never later be read as
+// records, and appends continue there. After a clean Close the close marker
+// follows the last write, so no damage is taken for a torn write. Without a
+// sync per commit (NoSync) writes since the last sync may reach the disk in
+// any order, so there only a close marker tells damage from a torn tail.
 package journal
 
 import (
@@ -56,7 +76,6 @@ var (
 )
 
 const (
-	headerSize = 16
 	// 16 MiB takes about 40 ms to zero: an agent's first start, and every
 	// test that starts one, pays it once.
 	defaultSegmentBytes = 16 << 20
@@ -130,7 +149,7 @@ func Open(dir string, opts Options) (*Journal, error) {
 	if opts.SegmentBytes == 0 {
 		opts.SegmentBytes = defaultSegmentBytes
 	}
-	if opts.SegmentBytes <= headerSize {
+	if opts.SegmentBytes < segHeaderSize+minRecord {
 		return nil, fmt.Errorf("journal: SegmentBytes %d is too small", opts.SegmentBytes)
 	}
 	if opts.MaxBatch <= 0 {
@@ -212,7 +231,7 @@ func (j *Journal) Append(ctx context.Context, payload []byte) (uint64, error) {
 }
 
 func (j *Journal) maxPayload() int64 {
-	return min(j.opts.SegmentBytes-headerSize, math.MaxUint32)
+	return min(j.opts.SegmentBytes-segHeaderSize-headerSize, math.MaxUint32)
 }
 
 // Committed returns the highest durable sequence number (0 when none was
@@ -262,7 +281,7 @@ func (j *Journal) Close() error {
 	j.filesClosed = true
 	if f := j.failed.Load(); f != nil {
 		errs = append(errs, f.err)
-	} else if err := j.active.f.Sync(); err != nil { // matters with NoSync
+	} else if err := j.closeActive(); err != nil {
 		errs = append(errs, fmt.Errorf("journal: %w", err))
 	}
 	j.mu.Lock()
@@ -274,6 +293,26 @@ func (j *Journal) Close() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// closeActive marks the clean end of the records and syncs (which matters
+// with NoSync too). After a crash the last write may be torn, and damage
+// in it is taken for that; after a clean Close, the marker proves the
+// last write whole, so damage anywhere is damage.
+func (j *Journal) closeActive() error {
+	// The marker may only reach the disk after what it vouches for.
+	if j.opts.NoSync {
+		if err := j.active.f.Datasync(); err != nil {
+			return err
+		}
+	}
+	if !j.active.legacy && j.off+headerSize <= j.active.size {
+		marker := appendHeader(nil, header{seq: j.next, kind: kindClose}, nil)
+		if _, err := j.active.f.WriteAt(marker, j.off); err != nil {
+			return err
+		}
+	}
+	return j.active.f.Sync()
 }
 
 // run is the writer goroutine: it takes what is queued, up to MaxBatch,
@@ -314,7 +353,7 @@ func (j *Journal) commit(batch []*request) (int, error) {
 		return 0, f.err
 	}
 	buf := j.buf[:0]
-	durable := 0
+	durable, lead := 0, 0 // lead: records in buf, the current write
 	for i, r := range batch {
 		size := int64(headerSize + len(r.payload))
 		if j.off+int64(len(buf))+size > j.active.size {
@@ -325,7 +364,7 @@ func (j *Journal) commit(batch []*request) (int, error) {
 					return j.fail(durable, err)
 				}
 				durable = i
-				buf = buf[:0]
+				buf, lead = buf[:0], 0
 			}
 			if err := j.rotate(); err != nil {
 				return j.fail(durable, err)
@@ -333,7 +372,8 @@ func (j *Journal) commit(batch []*request) (int, error) {
 		}
 		r.seq = j.next
 		j.next++
-		buf = appendRecord(buf, r.seq, r.payload)
+		buf = appendRecord(buf, r.seq, lead, r.payload)
+		lead++
 	}
 	if err := j.write(buf); err != nil {
 		return j.fail(durable, err)
@@ -403,9 +443,10 @@ func (j *Journal) rotate() error {
 		f.Close()
 		return err
 	}
-	seg := &segment{first: j.next, path: path, f: f, size: j.opts.SegmentBytes}
+	seg := &segment{first: j.next, path: path, f: f, size: j.opts.SegmentBytes, start: segHeaderSize}
+	seg.end.Store(seg.start)
 	j.mu.Lock()
-	if j.off == 0 {
+	if j.off == j.active.start {
 		// The active segment was empty (its size, from an earlier run, was
 		// too small for the record) and the rename replaced it. Copy the
 		// slice: a concurrent Read may hold the old one.
@@ -417,7 +458,7 @@ func (j *Journal) rotate() error {
 	}
 	j.mu.Unlock()
 	j.log.Debug("journal segment started", "file", path)
-	j.active, j.off = seg, 0
+	j.active, j.off = seg, seg.start
 	return nil
 }
 

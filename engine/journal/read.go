@@ -15,9 +15,10 @@ type cursor struct {
 
 // Read calls fn with each durable record whose sequence number is >= from,
 // in order, at most limit records, and returns how many records fn accepted
-// (returned nil for). payload is only valid during the call. from below the
-// first retained record is ErrReleased (0 counts as 1); from above
-// Committed() reads nothing.
+// (returned nil for). payload is only valid during the call; it is nil for
+// a record that Open found damaged and lost. from below the first retained
+// record is ErrReleased (0 counts as 1); from above Committed() reads
+// nothing.
 func (j *Journal) Read(from uint64, limit int, fn func(seq uint64, payload []byte) error) (int, error) {
 	j.readMu.Lock()
 	defer j.readMu.Unlock()
@@ -43,31 +44,45 @@ func (j *Journal) Read(from uint64, limit int, fn func(seq uint64, payload []byt
 		if i+1 < len(segs) {
 			last = min(last, segs[i+1].first-1)
 		}
-		off, at := int64(0), seg.first
+		off, at := seg.start, seg.first
 		if j.cur.seg == seg && j.cur.seq <= seq {
 			off, at = j.cur.off, j.cur.seq
 		}
 		end := seg.end.Load()
-		j.rd.reset(seg.f, off, end)
+		j.rd.reset(seg.f, off, end, seg.legacy)
 		for at <= last && n < limit {
-			p, size, err := j.rd.next(at, end-off)
+			h, p, err := j.rd.next(end - off)
+			switch {
+			case err == errEnd:
+				err = fmt.Errorf("record %d is missing", at)
+			case err == nil && (h.seq != at || h.kind == kindClose):
+				err = fmt.Errorf("record %d is missing", at)
+			}
 			if err != nil {
 				j.cur = cursor{}
-				if err == errEnd {
-					err = fmt.Errorf("record %d is missing", at)
-				}
 				return n, fmt.Errorf("journal: reading %s at offset %d: %w", seg.path, off, err)
 			}
-			if at >= seq {
-				if err := fn(at, p); err != nil {
+			count := uint64(1)
+			if h.kind == kindLost {
+				count = uint64(h.lead) // p is nil: each one reads as lost
+			}
+			for s := at; s < at+count; s++ {
+				if s < seq {
+					continue
+				}
+				if s > last || n >= limit {
+					j.cur = cursor{seg, off, at}
+					return n, nil
+				}
+				if err := fn(s, p); err != nil {
 					j.cur = cursor{seg, off, at}
 					return n, err
 				}
 				n++
 				seq++
 			}
-			off += size
-			at++
+			off += h.size(seg.legacy)
+			at += count
 		}
 		j.cur = cursor{seg, off, at}
 	}
