@@ -133,7 +133,8 @@ func Open(ctx context.Context, cfg Config, st Store) (*Inbox, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open inbox: %w", err)
 	}
-	j, err := journal.Open(cfg.Dir, journal.Options{NoSync: cfg.NoSync, MaxBatch: cfg.MaxBatch, SegmentBytes: cfg.SegmentBytes, Logger: cfg.Logger.Named("journal")})
+	j, err := journal.Open(cfg.Dir, journal.Options{NoSync: cfg.NoSync, MaxBatch: cfg.MaxBatch, SegmentBytes: cfg.SegmentBytes,
+		Loaded: ck, Logger: cfg.Logger.Named("journal")})
 	if err != nil {
 		return nil, fmt.Errorf("open inbox: %w", err)
 	}
@@ -154,16 +155,10 @@ func Open(ctx context.Context, cfg Config, st Store) (*Inbox, error) {
 // recover lines the journal up with the store's checkpoint and claims the
 // keys of every journaled event not yet loaded.
 func (in *Inbox) recover(ck uint64) error {
+	// The journal numbers on after ck (journal.Options.Loaded), so it never
+	// ends before it.
 	committed, first := in.j.Committed(), in.j.First()
-	switch {
-	case ck > committed && first <= committed:
-		return fmt.Errorf("journal %s ends at record %d, before the store's checkpoint %d: it is not this database's journal",
-			in.cfg.Dir, committed, ck)
-	case ck > committed:
-		// A new, empty journal beside an existing database: start over.
-		in.log.Warn("journal is empty and behind the store's checkpoint; starting a new one", "dir", in.cfg.Dir, "checkpoint", ck)
-		ck = committed
-	case ck+1 < first:
+	if ck+1 < first {
 		return fmt.Errorf("journal %s starts at record %d but the store has loaded only up to %d: records %d-%d are missing",
 			in.cfg.Dir, first, ck, ck+1, first-1)
 	}

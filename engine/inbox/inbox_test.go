@@ -287,8 +287,11 @@ func TestLoaderGivesWayToAcknowledgements(t *testing.T) {
 	require.False(t, never.wait(500, t0), "MaxLag 0: never waits")
 }
 
-// A journal that belongs to another database is refused, and so is one
-// missing records the store has not loaded.
+// A journal that ends before the store's checkpoint (another database's,
+// or one a power cut set back under store.sync normal) holds nothing the
+// store lacks: the inbox loads none of it and numbers on after the
+// checkpoint. One that is missing records the store has not loaded is
+// refused.
 func TestJournalMustMatchTheStore(t *testing.T) {
 	e := newEnv(t)
 	in := e.open(Config{})
@@ -306,9 +309,29 @@ func TestJournalMustMatchTheStore(t *testing.T) {
 	require.NoError(t, in.Close())
 
 	// other's store has loaded up to 5; e's journal ends at 3.
-	_, err := Open(context.Background(), Config{Dir: filepath.Join(e.dir, "journal")}, other.store)
-	require.True(t, err != nil, "journal behind the checkpoint with records in it")
-	require.Contains(t, err.Error(), "not this database's journal")
+	in, err := Open(context.Background(), Config{Dir: filepath.Join(e.dir, "journal")}, other.store)
+	require.NoError(t, err)
+	require.Equal(t, uint64(0), in.Backlog())
+	appendOK(t, in, event("o_5", "o5"))
+	require.NoError(t, in.Drain(context.Background()))
+	require.Equal(t, 6, other.count())
+	ck, err := other.store.JournalCheckpoint(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, uint64(6), ck)
+	require.NoError(t, in.Close())
+
+	// other's own journal ends at 5, before the checkpoint: it starts over
+	// at 7. A new store has loaded none of 1-6.
+	in = other.open(Config{})
+	require.Equal(t, uint64(7), in.j.First())
+	appendOK(t, in, event("o_6", "o6"))
+	require.NoError(t, in.Drain(context.Background()))
+	require.Equal(t, 7, other.count())
+	require.NoError(t, in.Close())
+	fresh := newEnv(t)
+	_, err = Open(context.Background(), Config{Dir: filepath.Join(other.dir, "journal")}, fresh.store)
+	require.True(t, err != nil, "a journal missing records the store has not loaded")
+	require.Contains(t, err.Error(), "are missing")
 }
 
 func TestRecordRoundTrip(t *testing.T) {

@@ -20,6 +20,18 @@ type crashRun struct {
 	payloads map[uint64]string
 	acked    map[uint64]int // seq → operations logged when its Append returned
 	released []release
+	loadedAt int // operations logged before the Open with opts.Loaded
+}
+
+// optsAt returns the options of an Open after op k: Loaded is the
+// reader's, which it only has from loadedAt on.
+func (r *crashRun) optsAt(k int, m *memFS) Options {
+	o := r.opts
+	if k < r.loadedAt {
+		o.Loaded = 0
+	}
+	o.fs = m
+	return o
 }
 
 type release struct {
@@ -81,6 +93,19 @@ func runCrashWorkload(t testing.TB, opts Options) *crashRun {
 	for range 8 {
 		r.append(t, j, next())
 	}
+	// The reader has loaded past the end: Open starts over after it.
+	mustClose(t, j)
+	loaded := j.Committed() + 2
+	r.released = append(r.released, release{loaded, r.fs.ops()})
+	r.opts.Loaded, opts.Loaded = loaded, loaded
+	r.loadedAt = r.fs.ops()
+	j = open(t, crashDir, opts)
+	if j.First() != loaded+1 {
+		t.Fatalf("First %d after Open with Loaded %d", j.First(), loaded)
+	}
+	for range 4 {
+		r.append(t, j, next())
+	}
 	// Left open: the files are as a crash would leave them.
 	t.Cleanup(func() { j.Close() })
 	return r
@@ -126,10 +151,8 @@ func (r *crashRun) rotatedPast(k int) uint64 {
 // recovered opens the journal on m and checks what it holds: every record
 // is one that was appended with that sequence number, and each one must
 // says so is there. It returns the journal and its records.
-func (r *crashRun) recovered(t *testing.T, desc string, m *memFS, must func(seq uint64) bool, extra map[uint64]string) (*Journal, []rec) {
+func (r *crashRun) recovered(t *testing.T, desc string, opts Options, must func(seq uint64) bool, extra map[uint64]string) (*Journal, []rec) {
 	t.Helper()
-	opts := r.opts
-	opts.fs = m
 	j, err := Open(crashDir, opts)
 	if err != nil {
 		t.Fatalf("%s: Open: %v", desc, err)
@@ -177,7 +200,7 @@ func (r *crashRun) recovered(t *testing.T, desc string, m *memFS, must func(seq 
 // survives checks that what a recovery reported and acknowledged is still
 // there after any power cut right after it: it opens the journal again on
 // each state its own operations could leave.
-func (r *crashRun) survives(t *testing.T, desc string, m *memFS, kept []rec, extra map[uint64]string) {
+func (r *crashRun) survives(t *testing.T, desc string, m *memFS, opts Options, kept []rec, extra map[uint64]string) {
 	t.Helper()
 	must := func(seq uint64) bool {
 		if _, ok := extra[seq]; ok {
@@ -186,7 +209,8 @@ func (r *crashRun) survives(t *testing.T, desc string, m *memFS, kept []rec, ext
 		return len(kept) > 0 && seq >= kept[0].seq && seq <= kept[len(kept)-1].seq
 	}
 	for _, st := range m.powerCuts(m.ops()) {
-		j, _ := r.recovered(t, desc+"; then a power cut: "+st.desc, newMemFS(st.snap), must, extra)
+		opts.fs = newMemFS(st.snap)
+		j, _ := r.recovered(t, desc+"; then a power cut: "+st.desc, opts, must, extra)
 		j.Close()
 	}
 }
@@ -223,16 +247,16 @@ func TestCrashPoints(t *testing.T) {
 				for _, st := range r.fs.powerCuts(k) {
 					states++
 					desc := fmt.Sprintf("power cut after op %d of %d (%s)", k, n, st.desc)
-					m := newMemFS(st.snap)
-					j, got := r.recovered(t, desc, m, func(seq uint64) bool { return r.required(seq, k, true) }, nil)
+					opts := r.optsAt(k, newMemFS(st.snap))
+					j, _ := r.recovered(t, desc, opts, func(seq uint64) bool { return r.required(seq, k, true) }, nil)
 					j.Close()
-					_ = got
 				}
 				desc := fmt.Sprintf("process crash after op %d of %d", k, n)
 				m := r.fs.processCrash(k)
-				j, got := r.recovered(t, desc, m, func(seq uint64) bool { return r.required(seq, k, false) }, nil)
+				opts := r.optsAt(k, m)
+				j, got := r.recovered(t, desc, opts, func(seq uint64) bool { return r.required(seq, k, false) }, nil)
 				extra := r.afterRecovery(t, j)
-				r.survives(t, desc, m, got, extra)
+				r.survives(t, desc, m, opts, got, extra)
 				j.Close()
 			}
 			t.Logf("%d operations, %d power-cut states and %d process crashes explored", n, states, n+1)

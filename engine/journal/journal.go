@@ -91,6 +91,12 @@ type Options struct {
 	NoSync       bool         // skip fdatasync (survives process crashes, not power loss); default false = fsync every group commit
 	MaxBatch     int          // appends per group commit; default 256
 	Logger       hclog.Logger // default null logger
+	// Loaded is the last record the reader already has (the inbox's store
+	// checkpoint). Open deletes the segments that hold nothing after it,
+	// and a journal that ends before it (new, emptied, or behind after a
+	// power cut with NoSync) starts over at Loaded+1: a record numbered
+	// at or below it would be taken for one the reader has.
+	Loaded uint64
 
 	fs fileSystem // default osFS; the crash tests record and replay it
 }

@@ -822,3 +822,52 @@ func TestFirstSegmentIsSmall(t *testing.T) {
 	check(t, readAll(t, j, 1), []rec{{1, "a"}, {2, big}, {3, "b"}})
 	j.Close()
 }
+
+// Loaded is what the reader has: a journal never numbers a record at or
+// below it, and never reads the segments that hold nothing after it.
+func TestLoaded(t *testing.T) {
+	t.Run("new", func(t *testing.T) {
+		j := open(t, t.TempDir(), Options{Loaded: 5})
+		defer mustClose(t, j)
+		if j.First() != 6 || j.Committed() != 5 {
+			t.Fatalf("First %d Committed %d", j.First(), j.Committed())
+		}
+		if seqs := appendAll(t, j, "a"); seqs[0] != 6 {
+			t.Fatalf("first seq %d", seqs[0])
+		}
+	})
+	t.Run("behind", func(t *testing.T) {
+		dir := t.TempDir()
+		j := open(t, dir, Options{SegmentBytes: 4096})
+		appendAll(t, j, payloads(1, 30, 200)...)
+		mustClose(t, j)
+		j = open(t, dir, Options{SegmentBytes: 4096, Loaded: 40})
+		if j.First() != 41 || j.Committed() != 40 {
+			t.Fatalf("First %d Committed %d", j.First(), j.Committed())
+		}
+		appendAll(t, j, payloads(41, 42, 200)...)
+		mustClose(t, j)
+		if files := segmentFiles(t, dir); !slices.Equal(files, []string{"00000000000000000041.journal"}) {
+			t.Fatalf("segments %v", files)
+		}
+		j = open(t, dir, Options{SegmentBytes: 4096, Loaded: 40})
+		check(t, readAll(t, j, 41), want(41, 42, 200))
+		mustClose(t, j)
+	})
+	t.Run("loaded segments go unread", func(t *testing.T) {
+		dir := t.TempDir()
+		j := open(t, dir, Options{SegmentBytes: 4096})
+		appendAll(t, j, payloads(1, 40, 200)...) // segments from 1, 19 and 37
+		mustClose(t, j)
+		seg := filepath.Join(dir, "00000000000000000001.journal")
+		if err := os.WriteFile(seg, []byte("not a segment"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		j = open(t, dir, Options{SegmentBytes: 4096, Loaded: 20})
+		check(t, readAll(t, j, 19), want(19, 40, 200))
+		mustClose(t, j)
+		if files := segmentFiles(t, dir); len(files) != 2 || files[0] != "00000000000000000019.journal" {
+			t.Fatalf("segments %v", files)
+		}
+	})
+}

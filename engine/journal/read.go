@@ -108,7 +108,7 @@ func (j *Journal) Release(seq uint64) error {
 		}
 		seg := j.segs[0]
 		j.mu.Unlock()
-		if err := j.fs.Remove(seg.path); err != nil {
+		if err := j.remove(seg.path); err != nil {
 			return fmt.Errorf("journal: release: %w", err)
 		}
 		seg.f.Close()
@@ -119,11 +119,6 @@ func (j *Journal) Release(seq uint64) error {
 			j.cur = cursor{}
 		}
 		j.log.Debug("journal segment released", "file", seg.path)
-		// One removal at a time made durable: a crash must leave a suffix of
-		// the segments, never a gap, which Open would rightly refuse.
-		if err := syncDir(j.fs, j.dir); err != nil {
-			return fmt.Errorf("journal: release: %w", err)
-		}
 	}
 }
 

@@ -206,8 +206,16 @@ func (j *Journal) recover() error {
 	if err != nil {
 		return err
 	}
+	// Segments holding nothing after Loaded go unread, as Release would
+	// have deleted them.
+	for len(firsts) > 1 && firsts[1] <= j.opts.Loaded+1 {
+		if err := j.remove(j.segPath(firsts[0])); err != nil {
+			return err
+		}
+		firsts = firsts[1:]
+	}
 	if len(firsts) == 0 {
-		return j.startNew(1)
+		return j.startNew(j.opts.Loaded + 1)
 	}
 	var rd reader
 	next := firsts[0]
@@ -225,7 +233,38 @@ func (j *Journal) recover() error {
 		}
 	}
 	j.next = next
+	if next <= j.opts.Loaded {
+		return j.startOver()
+	}
 	return j.syncInherited()
+}
+
+// startOver replaces a journal that ends at or before Loaded, whose records
+// the reader has all, with an empty one that starts after Loaded.
+func (j *Journal) startOver() error {
+	if retained := j.next - j.segs[0].first; retained > 0 {
+		j.log.Warn("journal: every record is already loaded, but the journal ends before the last one loaded; starting over after it",
+			"dir", j.dir, "records", retained, "ends", j.next-1, "loaded", j.opts.Loaded)
+	} else {
+		j.log.Info("journal: empty and behind the last record loaded; starting over after it", "dir", j.dir, "loaded", j.opts.Loaded)
+	}
+	for _, s := range j.segs {
+		s.f.Close()
+		if err := j.remove(s.path); err != nil {
+			return err
+		}
+	}
+	j.segs = nil
+	return j.startNew(j.opts.Loaded + 1)
+}
+
+// remove deletes a segment durably, so that a crash leaves a suffix of the
+// segments, never a gap, which Open would rightly refuse.
+func (j *Journal) remove(path string) error {
+	if err := j.fs.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("journal: %w", err)
+	}
+	return syncDir(j.fs, j.dir)
 }
 
 // startNew starts an empty journal whose first record will be first.
