@@ -149,10 +149,10 @@ func (s *Store) relaxedTx(ctx context.Context, fn func(ctx context.Context, tx *
 	}
 	defer conn.Close()
 	if s.sync != SyncNormal {
-		if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = NORMAL`); err != nil {
+		if err := setSynchronous(ctx, conn, SyncNormal); err != nil {
 			return err
 		}
-		defer conn.ExecContext(context.Background(), `PRAGMA synchronous = `+strings.ToUpper(s.sync))
+		defer setSynchronous(context.Background(), conn, s.sync)
 	}
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
@@ -166,6 +166,13 @@ func (s *Store) relaxedTx(ctx context.Context, fn func(ctx context.Context, tx *
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// setSynchronous sets a connection's PRAGMA synchronous to level (SyncFull
+// or SyncNormal). A variable so that a test can make it fail.
+var setSynchronous = func(ctx context.Context, conn *sql.Conn, level string) error {
+	_, err := conn.ExecContext(ctx, `PRAGMA synchronous = `+strings.ToUpper(level))
+	return err
 }
 
 // applySQL are the statements Apply runs, prepared when the store opens:
