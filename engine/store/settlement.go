@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strings"
@@ -143,29 +144,45 @@ func (s *Store) Apply(ctx context.Context, c *Changes) error {
 // statement, and these transactions run many short ones. Waiting for the
 // writer stays cancellable, and the transaction commits or rolls back whole.
 func (s *Store) relaxedTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	return s.atSynchronous(ctx, SyncNormal, func(conn *sql.Conn) error {
+		tx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		if err := fn(context.WithoutCancel(ctx), tx); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		return nil
+	})
+}
+
+// atSynchronous runs fn on the writer connection at another synchronous
+// level than the store's, then sets the store's back. If that fails, the
+// connection is discarded, and the pool opens a new one at the store's
+// level: none ever goes on at the other.
+func (s *Store) atSynchronous(ctx context.Context, level string, fn func(conn *sql.Conn) error) error {
 	conn, err := s.w.Conn(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	if s.sync != SyncNormal {
-		if err := setSynchronous(ctx, conn, SyncNormal); err != nil {
-			return err
-		}
-		defer setSynchronous(context.Background(), conn, s.sync)
+	if level == s.sync {
+		return fn(conn)
 	}
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	if err := fn(context.WithoutCancel(ctx), tx); err != nil {
-		tx.Rollback()
+	if err := setSynchronous(ctx, conn, level); err != nil {
 		return err
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+	defer func() {
+		if err := setSynchronous(context.Background(), conn, s.sync); err != nil {
+			s.log.Error("setting the writer connection's synchronous level back failed; closing the connection", "error", err)
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
+	return fn(conn)
 }
 
 // setSynchronous sets a connection's PRAGMA synchronous to level (SyncFull
