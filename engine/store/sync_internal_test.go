@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -47,4 +48,36 @@ func TestRelaxedTxRestoresSynchronous(t *testing.T) {
 	ck, err := s.JournalCheckpoint(ctx)
 	require.NoError(t, err)
 	require.Equal(t, uint64(7), ck)
+}
+
+// With sync "normal", Sync commits a write at FULL (its fsync of the WAL
+// covers the commits before it), and leaves the writer at NORMAL.
+func TestSync(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "arbiter.db")
+	s, err := Open(ctx, Config{Path: path, Sync: SyncNormal})
+	require.NoError(t, err)
+	defer s.Close()
+	_, err = s.LoadJournal(ctx, nil, 5)
+	require.NoError(t, err)
+	wal := func() int64 {
+		st, err := os.Stat(path + "-wal")
+		require.NoError(t, err)
+		return st.Size()
+	}
+	var levels []string
+	set := setSynchronous
+	defer func() { setSynchronous = set }()
+	setSynchronous = func(ctx context.Context, conn *sql.Conn, level string) error {
+		levels = append(levels, level)
+		return set(ctx, conn, level)
+	}
+	before := wal()
+	require.NoError(t, s.Sync(ctx))
+	require.True(t, wal() > before, "Sync wrote a frame to the WAL")
+	require.Equal(t, []string{SyncFull, SyncNormal}, levels)
+	require.Equal(t, 1, synchronous(t, s))
+	ck, err := s.JournalCheckpoint(ctx)
+	require.NoError(t, err)
+	require.Equal(t, uint64(5), ck)
 }
