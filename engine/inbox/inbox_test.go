@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -487,4 +488,67 @@ func TestEmptyJournalNumbersOnFromTheCheckpoint(t *testing.T) {
 	require.Equal(t, uint64(3), in.Backlog())
 	require.NoError(t, in.Drain(context.Background()))
 	require.Equal(t, 8, e.count())
+}
+
+// syncStore is the real store; at each Sync it notes the checkpoint that
+// Sync makes durable and the journal segments still there.
+type syncStore struct {
+	*store.Store
+	dir   string
+	syncs []syncPoint
+}
+
+type syncPoint struct {
+	ck   uint64
+	segs []string
+}
+
+func (s *syncStore) Sync(ctx context.Context) error {
+	ck, err := s.JournalCheckpoint(ctx)
+	if err != nil {
+		return err
+	}
+	segs, err := filepath.Glob(filepath.Join(s.dir, "*.journal"))
+	if err != nil {
+		return err
+	}
+	s.syncs = append(s.syncs, syncPoint{ck, segs})
+	return s.Store.Sync(ctx)
+}
+
+// With store.sync normal the checkpoint's commit is not fsynced: a journal
+// segment it covers may only be deleted once Sync has made it durable, or
+// a power cut leaves the store's checkpoint before segments already gone.
+func TestNoSyncDeletesOnlyWhatTheStoreMadeDurable(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.Open(ctx, store.Config{Path: filepath.Join(dir, "arbiter.db"), Sync: store.SyncNormal})
+	require.NoError(t, err)
+	defer st.Close()
+	ss := &syncStore{Store: st, dir: filepath.Join(dir, "journal")}
+	in, err := Open(ctx, Config{Dir: ss.dir, NoSync: true, SegmentBytes: 4096, BatchSize: 10}, ss)
+	require.NoError(t, err)
+	defer in.Close()
+	for i := range 100 {
+		appendOK(t, in, event(fmt.Sprint("evt_", i), fmt.Sprintf(`{"n":%d,"pad":"%0200d"}`, i, i)))
+	}
+	before, err := filepath.Glob(filepath.Join(ss.dir, "*.journal"))
+	require.NoError(t, err)
+	require.True(t, len(before) > 3, len(before))
+	require.NoError(t, in.Drain(ctx))
+	after, err := filepath.Glob(filepath.Join(ss.dir, "*.journal"))
+	require.NoError(t, err)
+	require.True(t, len(after) < len(before), "segments were deleted")
+	for i, seg := range before[:len(before)-1] {
+		if slices.Contains(after, seg) {
+			continue
+		}
+		var next uint64
+		_, err := fmt.Sscanf(filepath.Base(before[i+1]), "%020d.journal", &next)
+		require.NoError(t, err)
+		durable := slices.ContainsFunc(ss.syncs, func(p syncPoint) bool {
+			return p.ck >= next-1 && slices.Contains(p.segs, seg)
+		})
+		require.True(t, durable, "deleted before a Sync made a checkpoint covering it durable", seg)
+	}
 }
