@@ -45,6 +45,8 @@ type Store interface {
 	// record loaded, in one transaction.
 	LoadJournal(ctx context.Context, evs []*engine.Event, through uint64) ([]engine.AppendResult, error)
 	JournalCheckpoint(ctx context.Context) (uint64, error)
+	// Sync makes every commit so far durable (see NoSync).
+	Sync(ctx context.Context) error
 	Seen(ctx context.Context, endpoint, eventID, digest string) (bool, error)
 	DedupeKeys(ctx context.Context, fn func(endpoint, eventID, digest string)) error
 	InboxStats(ctx context.Context) (engine.InboxStats, error)
@@ -52,10 +54,13 @@ type Store interface {
 
 // Config opens an inbox.
 type Config struct {
-	Dir          string // journal directory
-	NoSync       bool   // no fsync per group commit (see store's sync "normal")
-	MaxBatch     int    // appends per journal group commit; 0: the journal's default
-	SegmentBytes int64  // journal segment size; 0: the journal's default
+	Dir string // journal directory
+	// NoSync: no fsync per group commit (see store's sync "normal"). The
+	// store's commits are not fsynced either, so before a segment the
+	// checkpoint covers is deleted the store is synced.
+	NoSync       bool
+	MaxBatch     int   // appends per journal group commit; 0: the journal's default
+	SegmentBytes int64 // journal segment size; 0: the journal's default
 	// BatchSize is how many events one store transaction loads.
 	BatchSize int
 	// MaxLag is how long loading may wait while acknowledgements stream in;
@@ -388,11 +393,26 @@ func (in *Inbox) loadBatch(ctx context.Context) error {
 			in.buildFilter(context.Background())
 		}()
 	}
+	in.release(ctx, last)
+	in.cfg.Loaded()
+	return nil
+}
+
+// release deletes the journal segments that hold nothing after last, the
+// store's checkpoint, once the checkpoint is durable.
+func (in *Inbox) release(ctx context.Context, last uint64) {
+	if !in.j.Releasable(last) {
+		return
+	}
+	if in.cfg.NoSync {
+		if err := in.store.Sync(ctx); err != nil {
+			in.log.Error("syncing the store before releasing journal segments failed; they are kept", "error", err)
+			return
+		}
+	}
 	if err := in.j.Release(last); err != nil {
 		in.log.Error("releasing loaded journal segments failed", "error", err)
 	}
-	in.cfg.Loaded()
-	return nil
 }
 
 // buildFilter fills a Bloom filter with every stored event's keys, sized

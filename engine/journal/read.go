@@ -122,6 +122,14 @@ func (j *Journal) Release(seq uint64) error {
 	}
 }
 
+// Releasable reports whether Release(seq) would delete a segment.
+func (j *Journal) Releasable(seq uint64) bool {
+	seq = min(seq, j.committed.Load())
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return len(j.segs) > 1 && j.segs[1].first-1 <= seq
+}
+
 // First returns the lowest retained sequence number (Committed()+1 when
 // nothing is retained).
 func (j *Journal) First() uint64 {
