@@ -124,11 +124,7 @@ func checkModule(ctx context.Context, wasmPath, entry string, each bool, opts []
 	}
 
 	o := newOptions(opts)
-	cache, err := newCache(o.checkCacheDir)
-	if err != nil {
-		return fail(CheckCompile, err)
-	}
-	d := deps{cache: cache, transport: newTransport(), opts: o}
+	d := deps{cache: newCache(o.checkCacheDir, o.logger), transport: newTransport(), opts: o}
 	defer d.cache.Close(context.WithoutCancel(ctx))
 	defer d.transport.CloseIdleConnections()
 

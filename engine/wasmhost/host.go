@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/tetratelabs/wazero"
 )
 
@@ -112,10 +113,7 @@ type Host struct {
 // plugin's config against the schema it declares. Any failure fails New.
 func New(ctx context.Context, cfg Config, opts ...Option) (*Host, error) {
 	o := newOptions(opts)
-	cache, err := newCache(cfg.CacheDir)
-	if err != nil {
-		return nil, err
-	}
+	cache := newCache(cfg.CacheDir, o.logger)
 	if err := cfg.Validate(); err != nil {
 		_ = cache.Close(ctx)
 		return nil, err
@@ -162,15 +160,18 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Host, error) {
 // ms rounds d for a log line.
 func ms(d time.Duration) string { return d.Round(time.Millisecond).String() }
 
-func newCache(dir string) (wazero.CompilationCache, error) {
-	if dir == "" {
-		return wazero.NewCompilationCache(), nil
+// newCache returns the compilation cache in dir, or one in memory if dir
+// is empty or cannot be made (a full disk): the cache only saves compiling
+// again after a restart.
+func newCache(dir string, log hclog.Logger) wazero.CompilationCache {
+	if dir != "" {
+		c, err := wazero.NewCompilationCacheWithDir(dir)
+		if err == nil {
+			return c
+		}
+		log.Warn("the compilation cache cannot be opened; compiling in memory", "dir", dir, "error", err)
 	}
-	c, err := wazero.NewCompilationCacheWithDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("open compilation cache %s: %w", dir, err)
-	}
-	return c, nil
+	return wazero.NewCompilationCache()
 }
 
 func newTransport() *http.Transport {

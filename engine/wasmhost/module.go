@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"runtime"
 	"sync"
@@ -83,8 +84,14 @@ func compileModule(ctx context.Context, rt wazero.Runtime, wasm []byte, path str
 type modules struct {
 	d        deps
 	mu       sync.Mutex
-	runtimes map[uint32]wazero.Runtime
+	runtimes map[runtimeKey]wazero.Runtime
+	memCache wazero.CompilationCache // for when the host's cannot be written
 	shared   []*sharedModule
+}
+
+type runtimeKey struct {
+	limit    uint32
+	inMemory bool
 }
 
 // sharedModule is one module as the plugins using it wait for it.
@@ -97,7 +104,7 @@ type sharedModule struct {
 }
 
 func newModules(d deps) *modules {
-	return &modules{d: d, runtimes: make(map[uint32]wazero.Runtime)}
+	return &modules{d: d, runtimes: make(map[runtimeKey]wazero.Runtime)}
 }
 
 // claim returns the shared module for wasm under a memory limit, and
@@ -135,26 +142,51 @@ func (m *modules) get(ctx context.Context, cfg PluginConfig) (*module, time.Dura
 	}
 	defer close(s.ready)
 	start := time.Now()
-	rt, err := m.runtime(ctx, cfg.MemoryLimitPages)
+	rt, err := m.runtime(ctx, cfg.MemoryLimitPages, false)
 	if err != nil {
 		s.err = err
 		return nil, 0, err
 	}
 	s.mod, s.err = compileModule(ctx, rt, wasm, cfg.Path)
+	if s.err != nil && cacheFailed(s.err) {
+		// The cache is an optimisation: compile again, in memory.
+		m.d.opts.logger.Warn("the compilation cache cannot be written; compiling in memory", "module", cfg.Path, "error", s.err)
+		if rt, s.err = m.runtime(ctx, cfg.MemoryLimitPages, true); s.err == nil {
+			s.mod, s.err = compileModule(ctx, rt, wasm, cfg.Path)
+		}
+	}
 	return s.mod, time.Since(start), s.err
 }
 
-func (m *modules) runtime(ctx context.Context, limit uint32) (wazero.Runtime, error) {
+// cacheFailed reports whether a compile failed in the compilation cache's
+// file operations (a full disk, a read-only one) rather than on the module.
+func cacheFailed(err error) bool {
+	var pe *fs.PathError
+	var le *os.LinkError
+	return errors.As(err, &pe) || errors.As(err, &le)
+}
+
+// runtime returns the runtime for a memory limit, compiling through the
+// host's cache or, with inMemory, through one in memory.
+func (m *modules) runtime(ctx context.Context, limit uint32, inMemory bool) (wazero.Runtime, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if rt, ok := m.runtimes[limit]; ok {
+	key := runtimeKey{limit, inMemory}
+	if rt, ok := m.runtimes[key]; ok {
 		return rt, nil
 	}
-	rt, err := newRuntime(ctx, m.d, limit)
+	d := m.d
+	if inMemory {
+		if m.memCache == nil {
+			m.memCache = wazero.NewCompilationCache()
+		}
+		d.cache = m.memCache
+	}
+	rt, err := newRuntime(ctx, d, limit)
 	if err != nil {
 		return nil, err
 	}
-	m.runtimes[limit] = rt
+	m.runtimes[key] = rt
 	return rt, nil
 }
 
@@ -165,6 +197,9 @@ func (m *modules) close(ctx context.Context) error {
 	var errs []error
 	for _, rt := range m.runtimes {
 		errs = append(errs, rt.Close(ctx))
+	}
+	if m.memCache != nil {
+		errs = append(errs, m.memCache.Close(ctx))
 	}
 	m.runtimes = nil
 	return errors.Join(errs...)

@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/hashicorp/go-hclog"
 )
 
 // TestBundledModuleShared loads the five bundled plugins from their one
@@ -115,9 +117,7 @@ func TestEntryErrors(t *testing.T) {
 // selects none describes what it holds, and its handle fails saying why.
 func TestEntryNoSelection(t *testing.T) {
 	ctx := context.Background()
-	cache, err := newCache(compileCache)
-	requireNoError(t, err)
-	d := deps{cache: cache, transport: newTransport(), opts: newOptions(nil)}
+	d := deps{cache: newCache(compileCache, hclog.NewNullLogger()), transport: newTransport(), opts: newOptions(nil)}
 	rt, err := newRuntime(ctx, d, DefaultMemoryLimitPages)
 	requireNoError(t, err)
 	defer rt.Close(ctx)
