@@ -281,12 +281,12 @@ func TestOpenSyncsTheTailItInherits(t *testing.T) {
 	m := newMemFS(newSnapshot("/", "/data", crashDir))
 	j := openMem(t, m, Options{SegmentBytes: 4096})
 	appendAll(t, j, payloads(1, 3, 100)...)
-	m.fail = func(o op) error {
+	m.setFail(func(o op) error {
 		if o.kind == opSync {
 			return errInjected
 		}
 		return nil
-	}
+	})
 	if _, err := j.Append(context.Background(), []byte(payload(4, 100))); err == nil {
 		t.Fatal("Append succeeded without its sync")
 	}
@@ -311,12 +311,12 @@ func TestRotationSyncsTheOldSegment(t *testing.T) {
 	m := newMemFS(newSnapshot("/", "/data", crashDir))
 	j := openMem(t, m, Options{SegmentBytes: 4096})
 	appendAll(t, j, payloads(1, 3, 100)...)
-	m.fail = func(o op) error {
+	m.setFail(func(o op) error {
 		if o.kind == opSync {
 			return errInjected
 		}
 		return nil
-	}
+	})
 	j.Append(context.Background(), []byte(payload(4, 100)))
 	j.Close()
 
@@ -342,7 +342,7 @@ func TestOpenSyncsTheNamesItInherits(t *testing.T) {
 	j := openMem(t, m, Options{SegmentBytes: 4096})
 	appendAll(t, j, payloads(1, 18, 200)...) // 18 fit in the first segment
 	renamed := false
-	m.fail = func(o op) error {
+	m.setFail(func(o op) error {
 		if o.kind == opRename {
 			renamed = true
 		}
@@ -350,7 +350,7 @@ func TestOpenSyncsTheNamesItInherits(t *testing.T) {
 			return errInjected
 		}
 		return nil
-	}
+	})
 	if _, err := j.Append(context.Background(), []byte(payload(19, 600))); err == nil {
 		t.Fatal("Append succeeded without the directory sync")
 	}

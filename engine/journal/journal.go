@@ -46,6 +46,15 @@
 // follows the last write, so no damage is taken for a torn write. Without a
 // sync per commit (NoSync) writes since the last sync may reach the disk in
 // any order, so there only a close marker tells damage from a torn tail.
+//
+// Failures. A write or sync that fails (a full disk) acknowledges nothing
+// of its group commit, and Append refuses more with ErrUnavailable. Every
+// RetryInterval the writer checks that the segment still holds what it
+// committed, zeroes what the failed write left after it, syncs, and, if
+// the failure came from starting the next segment, prepares that segment,
+// which needs the space a full disk lacked; appends then resume. A segment
+// that no longer holds what was committed is ErrBroken: only Open, after a
+// restart, can tell what the disk holds.
 package journal
 
 import (
@@ -57,6 +66,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -73,6 +83,16 @@ var (
 	// ErrEmpty is returned by Append for an empty payload: a zero length
 	// marks the end of a segment's data, so it cannot be a record.
 	ErrEmpty = errors.New("journal: empty payload")
+	// ErrUnavailable is wrapped by what Append returns after a write or
+	// sync failed (a full disk), until the writer has repaired what the
+	// failure left (see Options.RetryInterval). Nothing is acknowledged
+	// meanwhile, and nothing acknowledged is lost.
+	ErrUnavailable = errors.New("journal: unavailable")
+	// ErrBroken is wrapped by what Append returns once the journal found
+	// its file no longer holding records it had counted durable: it
+	// accepts nothing more, and only Open, after a restart, can find out
+	// what the disk holds.
+	ErrBroken = errors.New("journal: broken")
 )
 
 const (
@@ -80,6 +100,7 @@ const (
 	// test that starts one, pays it once.
 	defaultSegmentBytes = 16 << 20
 	defaultMaxBatch     = 256
+	defaultRetry        = time.Second
 	// maxKeptBuf bounds the batch buffer kept between commits, so that one
 	// huge record does not pin its memory forever.
 	maxKeptBuf = 4 << 20
@@ -91,6 +112,9 @@ type Options struct {
 	NoSync       bool         // skip fdatasync (survives process crashes, not power loss); default false = fsync every group commit
 	MaxBatch     int          // appends per group commit; default 256
 	Logger       hclog.Logger // default null logger
+	// RetryInterval is how often the writer tries to repair what a failed
+	// write or sync left; default 1 s.
+	RetryInterval time.Duration
 	// Loaded is the last record the reader already has (the inbox's store
 	// checkpoint). Open deletes the segments that hold nothing after it,
 	// and a journal that ends before it (new, emptied, or behind after a
@@ -116,7 +140,7 @@ type Journal struct {
 	writerDone chan struct{}
 
 	committed atomic.Uint64
-	failed    atomic.Pointer[failure] // set once a write or sync failed
+	down      atomic.Pointer[failure] // set while appends are refused
 	commits   chan struct{}
 
 	mu   sync.Mutex // guards segs; the writer appends, Release trims the front
@@ -131,14 +155,22 @@ type Journal struct {
 	// The writer goroutine's state.
 	active   *segment
 	off      int64 // end of written data in active
+	dirty    int64 // end of what a failed write may have left in active
 	next     uint64
 	buf      []byte
 	prep     chan prepared // result of the background preparation
 	prepping bool
+	ready    file // a next segment prepared in line, after a failure
 	stopPrep atomic.Bool
 }
 
-type failure struct{ err error }
+// failure is why appends are refused.
+type failure struct {
+	err     error
+	rotate  bool // the next segment could not be started
+	broken  bool // see ErrBroken
+	retries int
+}
 
 type request struct {
 	payload []byte
@@ -160,6 +192,9 @@ func Open(dir string, opts Options) (*Journal, error) {
 	}
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = defaultMaxBatch
+	}
+	if opts.RetryInterval <= 0 {
+		opts.RetryInterval = defaultRetry
 	}
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
@@ -208,7 +243,7 @@ func (j *Journal) Append(ctx context.Context, payload []byte) (uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	if f := j.failed.Load(); f != nil {
+	if f := j.down.Load(); f != nil {
 		return 0, f.err
 	}
 	r := requests.Get().(*request)
@@ -244,10 +279,10 @@ func (j *Journal) maxPayload() int64 {
 // ever written).
 func (j *Journal) Committed() uint64 { return j.committed.Load() }
 
-// Err returns the error that failed the journal, or nil while it accepts
-// appends.
+// Err returns why appends are refused (wrapping ErrUnavailable, or
+// ErrBroken), or nil while they are accepted.
 func (j *Journal) Err() error {
-	if f := j.failed.Load(); f != nil {
+	if f := j.down.Load(); f != nil {
 		return f.err
 	}
 	return nil
@@ -277,6 +312,9 @@ func (j *Journal) Close() error {
 			p.f.Close()
 		}
 	}
+	if j.ready != nil {
+		j.ready.Close()
+	}
 	var errs []error
 	if err := j.fs.Remove(j.tmpPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
@@ -285,7 +323,7 @@ func (j *Journal) Close() error {
 	j.readMu.Lock()
 	defer j.readMu.Unlock()
 	j.filesClosed = true
-	if f := j.failed.Load(); f != nil {
+	if f := j.down.Load(); f != nil {
 		errs = append(errs, f.err)
 	} else if err := j.closeActive(); err != nil {
 		errs = append(errs, fmt.Errorf("journal: %w", err))
@@ -323,41 +361,57 @@ func (j *Journal) closeActive() error {
 
 // run is the writer goroutine: it takes what is queued, up to MaxBatch,
 // commits it with one write and one sync, and wakes the appenders. Requests
-// that arrive meanwhile wait in reqs and form the next batch.
+// that arrive meanwhile wait in reqs and form the next batch. While appends
+// are refused it tries to repair the journal every RetryInterval.
 func (j *Journal) run() {
 	defer close(j.writerDone)
 	batch := make([]*request, 0, j.opts.MaxBatch)
-	for r := range j.reqs {
-		batch = append(batch[:0], r)
-	fill:
-		for len(batch) < j.opts.MaxBatch {
-			select {
-			case r, ok := <-j.reqs:
-				if !ok {
+	var retry <-chan time.Time
+	for {
+		select {
+		case r, ok := <-j.reqs:
+			if !ok {
+				return
+			}
+			batch = append(batch[:0], r)
+		fill:
+			for len(batch) < j.opts.MaxBatch {
+				select {
+				case r, ok := <-j.reqs:
+					if !ok {
+						break fill
+					}
+					batch = append(batch, r)
+				default:
 					break fill
 				}
-				batch = append(batch, r)
-			default:
-				break fill
 			}
-		}
-		n, err := j.commit(batch)
-		for i, r := range batch {
-			if i >= n {
-				r.seq, r.err = 0, err
+			n, err := j.commit(batch)
+			for i, r := range batch {
+				if i >= n {
+					r.seq, r.err = 0, err
+				}
+				r.done <- struct{}{}
 			}
-			r.done <- struct{}{}
+			clear(batch)
+		case <-retry:
+			retry = nil
+			j.retry()
 		}
-		clear(batch)
+		if f := j.down.Load(); retry == nil && f != nil && !f.broken {
+			retry = time.After(j.opts.RetryInterval)
+		}
 	}
 }
 
 // commit writes batch and returns how many of its records are durable: all
-// of them, or, after an error, those synced before a rotation.
+// of them, or, after an error, those synced before a rotation. The others
+// are numbered again by the next commit.
 func (j *Journal) commit(batch []*request) (int, error) {
-	if f := j.failed.Load(); f != nil {
+	if f := j.down.Load(); f != nil {
 		return 0, f.err
 	}
+	next := j.next
 	buf := j.buf[:0]
 	durable, lead := 0, 0 // lead: records in buf, the current write
 	for i, r := range batch {
@@ -367,13 +421,13 @@ func (j *Journal) commit(batch []*request) (int, error) {
 			// that only the last segment can ever have a torn tail.
 			if len(buf) > 0 {
 				if err := j.write(buf); err != nil {
-					return j.fail(durable, err)
+					return j.stall(next, durable, false, err)
 				}
 				durable = i
 				buf, lead = buf[:0], 0
 			}
 			if err := j.rotate(); err != nil {
-				return j.fail(durable, err)
+				return j.stall(next, durable, true, err)
 			}
 		}
 		r.seq = j.next
@@ -382,9 +436,9 @@ func (j *Journal) commit(batch []*request) (int, error) {
 		lead++
 	}
 	if err := j.write(buf); err != nil {
-		return j.fail(durable, err)
+		return j.stall(next, durable, false, err)
 	}
-	if !j.prepping && j.off > j.active.size/2 {
+	if !j.prepping && j.ready == nil && j.off > j.active.size/2 {
 		j.startPrepare()
 	}
 	if cap(buf) <= maxKeptBuf {
@@ -398,6 +452,7 @@ func (j *Journal) commit(batch []*request) (int, error) {
 // write writes buf at the end of the active segment in one pwrite, syncs it
 // and publishes the records in it.
 func (j *Journal) write(buf []byte) error {
+	j.dirty = max(j.dirty, j.off+int64(len(buf)))
 	if _, err := j.active.f.WriteAt(buf, j.off); err != nil {
 		return err
 	}
@@ -416,16 +471,6 @@ func (j *Journal) write(buf []byte) error {
 	return nil
 }
 
-// fail makes the journal failed: after a failed write or fsync the state of
-// the file is unknown (and the kernel may have dropped the dirty pages), so
-// nothing more may be acknowledged.
-func (j *Journal) fail(durable int, err error) (int, error) {
-	err = fmt.Errorf("journal: failed: %w", err)
-	j.failed.Store(&failure{err})
-	j.log.Error("journal write failed; no more appends are accepted", "error", err)
-	return durable, err
-}
-
 // rotate moves the writer to a new segment starting at j.next.
 func (j *Journal) rotate() error {
 	// Only the last segment may have a torn tail: without a sync per
@@ -441,7 +486,7 @@ func (j *Journal) rotate() error {
 	}
 	path := j.segPath(j.next)
 	if err := j.fs.Rename(j.tmpPath(), path); err != nil {
-		f.Close()
+		j.ready = f // still prepared, under its old name
 		return err
 	}
 	// The name must be durable before records in the file are acknowledged.
@@ -464,7 +509,7 @@ func (j *Journal) rotate() error {
 	}
 	j.mu.Unlock()
 	j.log.Debug("journal segment started", "file", path)
-	j.active, j.off = seg, seg.start
+	j.active, j.off, j.dirty = seg, seg.start, seg.start
 	return nil
 }
 
@@ -489,6 +534,10 @@ func (j *Journal) startPrepare() {
 // still running it waits: a second zero-fill started now would only compete
 // with it for the disk. If it failed, it tries once more in line.
 func (j *Journal) takePrepared() (file, error) {
+	if f := j.ready; f != nil {
+		j.ready = nil
+		return f, nil
+	}
 	if j.prepping {
 		j.prepping = false
 		p := <-j.prep

@@ -540,3 +540,10 @@ func (m *memFS) powerCuts(n int) []crashState {
 func (m *memFS) powerCut() *memFS {
 	return newMemFS(m.powerCuts(m.ops())[0].snap)
 }
+
+// setFail sets fail; see memFS.
+func (m *memFS) setFail(fail func(o op) error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.fail = fail
+}

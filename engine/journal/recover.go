@@ -232,7 +232,7 @@ func (j *Journal) recover() error {
 			return err
 		}
 	}
-	j.next = next
+	j.next, j.dirty = next, j.off
 	if next <= j.opts.Loaded {
 		return j.startOver()
 	}
@@ -288,7 +288,7 @@ func (j *Journal) startNew(first uint64) error {
 	seg := &segment{first: first, path: path, f: f, size: size, start: segHeaderSize}
 	seg.end.Store(segHeaderSize)
 	j.segs = []*segment{seg}
-	j.active, j.off, j.next = seg, segHeaderSize, first
+	j.active, j.off, j.dirty, j.next = seg, segHeaderSize, segHeaderSize, first
 	return nil
 }
 

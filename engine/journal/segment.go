@@ -83,23 +83,28 @@ func zeroTail(f file, off, size int64) error {
 
 // prepareSegment creates a segment file at path, writes its header and
 // fills the rest with zeros up to size, then fsyncs it, so that later
-// writes into it change no file metadata. A set stop abandons it.
+// writes into it change no file metadata. A set stop abandons it. A failed
+// preparation removes the file: on a full disk its zeros hold the space a
+// later attempt needs.
 func prepareSegment(fsys fileSystem, path string, size int64, stop *atomic.Bool) (file, error) {
 	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
+	fail := func(err error) (file, error) {
+		f.Close()
+		fsys.Remove(path)
+		return nil, err
+	}
 	buf := make([]byte, min(size, 1<<20))
 	copy(buf, segmentHeader())
 	for off := int64(0); off < size; {
 		if stop != nil && stop.Load() {
-			f.Close()
-			return nil, errors.New("journal: preparation stopped")
+			return fail(errors.New("journal: preparation stopped"))
 		}
 		n, err := f.WriteAt(buf[:min(int64(len(buf)), size-off)], off)
 		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("journal: preparing %s: %w", path, err)
+			return fail(fmt.Errorf("journal: preparing %s: %w", path, err))
 		}
 		if off == 0 {
 			clear(buf[:segHeaderSize]) // zeros from here on
@@ -108,8 +113,7 @@ func prepareSegment(fsys fileSystem, path string, size int64, stop *atomic.Bool)
 	}
 	// A full fsync: the size and the allocated extents must be durable.
 	if err := f.Sync(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("journal: preparing %s: %w", path, err)
+		return fail(fmt.Errorf("journal: preparing %s: %w", path, err))
 	}
 	return f, nil
 }
