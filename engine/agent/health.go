@@ -3,16 +3,31 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
+
+	"github.com/arbiter-dev/arbiter/engine/journal"
 )
 
+// healthz answers 503 only when a restart would help: the inbox journal
+// found its file no longer holding what it had committed, and only a new
+// Open can tell what the disk holds. Everything else mends itself or needs
+// more than a restart: a full disk, while it lasts, makes the agent
+// unready (readyz), not unhealthy.
 func (a *Agent) healthz(w http.ResponseWriter, _ *http.Request) {
+	if err := a.inbox.Err(); errors.Is(err, journal.ErrBroken) {
+		a.log.Error("unhealthy: restart to recover the inbox journal", "error", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unhealthy", "error": "inbox journal broken; restart"})
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // readyz answers 200 when the agent can accept, durably queue and decide
-// webhooks: the store answers (the policy set was loaded before serving).
+// webhooks: the store answers (the policy set was loaded before serving),
+// and the inbox journal can write (after a failed write, such as on a full
+// disk, it repairs itself and readyz turns 200 again).
 // Plugins are reported, not waited for: while they load ("loading"),
 // deliveries wait in the outbox. Plugins that failed to load ("failed")
 // stop the agent, which is not ready meanwhile.
@@ -27,7 +42,11 @@ func (a *Agent) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := a.inbox.Err(); err != nil {
 		a.log.Warn("not ready", "error", err)
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "inbox journal failed; restart", "plugins": plugins})
+		msg := "inbox journal cannot write; retrying"
+		if errors.Is(err, journal.ErrBroken) {
+			msg = "inbox journal broken; restart"
+		}
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": msg, "plugins": plugins})
 		return
 	}
 	if plugins == "failed" {

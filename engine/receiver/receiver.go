@@ -196,6 +196,7 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		rc.m.storeErrors.Inc()
 		rc.log.Error("inbox append failed", "endpoint", name, "event_id", id, "error", err)
+		w.Header().Set("Retry-After", "5")
 		writeJSON(w, http.StatusServiceUnavailable, errorBody("store_unavailable", "event not stored; retry later"))
 		return
 	}

@@ -208,6 +208,21 @@ func TestInboxFull(t *testing.T) {
 	require.Equal(t, int64(2), h.events(t))
 }
 
+// An inbox that cannot take the event (its journal cannot write, here
+// because it is closed) answers 503 with Retry-After, as PacSpace retries.
+func TestInboxUnavailable(t *testing.T) {
+	h := newHarness(t, 10)
+	require.NoError(t, h.inbox.Close())
+	body := []byte(`{"event":"a"}`)
+	resp := h.post(t, request{body: body, headers: v1(secret, now, "evt_a", body)})
+	defer resp.Body.Close()
+	require.Equal(t, 503, resp.StatusCode)
+	require.Equal(t, "5", resp.Header.Get("Retry-After"))
+	var out map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+	require.Equal(t, "store_unavailable", out["reason"])
+}
+
 // counter sums the series of the named counter whose labels include labels.
 func counter(reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	mfs, _ := reg.Gather()
