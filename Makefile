@@ -7,7 +7,7 @@ PKGS    := ./...
 BENCH   ?= .
 COUNT   ?= 1
 
-.PHONY: run build plugins test test-go test-race test-policies bench bench-load demo lint fmt check clean
+.PHONY: run build plugins test test-go test-race test-policies bench bench-load demo crash lint fmt check clean
 
 # The bundled plugins are compiled to Wasm and embedded into the binary.
 plugins:
@@ -48,6 +48,13 @@ bench-load: build
 # `arbiter sim run`, scored by `arbiter sim verify`; cleans up after itself.
 demo: build
 	ARBITER=$(BIN) examples/demo/demo.sh
+
+# The journal's crash harness at length: every crash point of CRASH_ROUNDS
+# runs (payload and segment sizes vary by round), as process crashes and as
+# every state a power cut could leave; `make test` runs one round.
+CRASH_ROUNDS ?= 100
+crash:
+	ARBITER_CRASH_ROUNDS=$(CRASH_ROUNDS) $(GO) test -count=1 -timeout 60m -run '^TestCrashPoints$$' -v ./engine/journal
 
 lint:
 	$(GO) vet $(PKGS)

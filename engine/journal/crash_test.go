@@ -3,7 +3,9 @@ package journal
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -63,7 +65,8 @@ func (r *crashRun) release(t testing.TB, j *Journal, seq uint64) {
 // runCrashWorkload appends records alone and in concurrent groups, across
 // rotations, releases some, closes, reopens and appends more, leaving the
 // journal open: the last state is a crash after the last acknowledgement.
-func runCrashWorkload(t testing.TB, opts Options) *crashRun {
+// round varies the payload sizes and the size of the groups.
+func runCrashWorkload(t testing.TB, opts Options, round int) *crashRun {
 	r := &crashRun{fs: newMemFS(newSnapshot("/", "/data")), payloads: map[uint64]string{}, acked: map[uint64]int{}}
 	opts.fs = r.fs
 	r.opts = opts
@@ -71,14 +74,14 @@ func runCrashWorkload(t testing.TB, opts Options) *crashRun {
 	n := 0
 	next := func() string {
 		n++
-		return payload(n, 20+(n*53)%260)
+		return payload(n, 20+(n*(53+round*17))%(260+round*31))
 	}
 	for range 10 {
 		r.append(t, j, next())
 	}
 	for range 3 {
 		var wg sync.WaitGroup
-		for range 4 {
+		for range 4 + round%5 {
 			p := next()
 			wg.Go(func() { r.append(t, j, p) })
 		}
@@ -199,8 +202,8 @@ func (r *crashRun) recovered(t *testing.T, desc string, opts Options, must func(
 
 // survives checks that what a recovery reported and acknowledged is still
 // there after any power cut right after it: it opens the journal again on
-// each state its own operations could leave.
-func (r *crashRun) survives(t *testing.T, desc string, m *memFS, opts Options, kept []rec, extra map[uint64]string) {
+// each state its own operations could leave, and returns how many.
+func (r *crashRun) survives(t *testing.T, desc string, m *memFS, opts Options, kept []rec, extra map[uint64]string) int {
 	t.Helper()
 	must := func(seq uint64) bool {
 		if _, ok := extra[seq]; ok {
@@ -208,11 +211,13 @@ func (r *crashRun) survives(t *testing.T, desc string, m *memFS, opts Options, k
 		}
 		return len(kept) > 0 && seq >= kept[0].seq && seq <= kept[len(kept)-1].seq
 	}
-	for _, st := range m.powerCuts(m.ops()) {
+	states := m.powerCuts(m.ops())
+	for _, st := range states {
 		opts.fs = newMemFS(st.snap)
 		j, _ := r.recovered(t, desc+"; then a power cut: "+st.desc, opts, must, extra)
 		j.Close()
 	}
+	return len(states)
 }
 
 // afterRecovery appends to a recovered journal records big enough to make
@@ -234,32 +239,47 @@ func (r *crashRun) afterRecovery(t *testing.T, j *Journal) map[uint64]string {
 // both as a process crash (what was written stays, synced or not) and as a
 // power cut (every state powerCuts builds). At each one Open must succeed
 // and find every acknowledged record; what it then reports, and what is
-// acknowledged after it, must survive a power cut that follows.
+// acknowledged after it, must survive a power cut that follows. `make
+// crash` runs more rounds (ARBITER_CRASH_ROUNDS), each with other payload
+// and segment sizes.
 func TestCrashPoints(t *testing.T) {
+	rounds := 1
+	if v := os.Getenv("ARBITER_CRASH_ROUNDS"); v != "" {
+		var err error
+		if rounds, err = strconv.Atoi(v); err != nil {
+			t.Fatalf("ARBITER_CRASH_ROUNDS: %v", err)
+		}
+	}
 	for _, mode := range []struct {
 		name   string
 		noSync bool
 	}{{"fsync", false}, {"nosync", true}} {
 		t.Run(mode.name, func(t *testing.T) {
-			r := runCrashWorkload(t, Options{SegmentBytes: 2048, NoSync: mode.noSync})
-			n, states := r.fs.ops(), 0
-			for k := 0; k <= n; k++ {
-				for _, st := range r.fs.powerCuts(k) {
-					states++
-					desc := fmt.Sprintf("power cut after op %d of %d (%s)", k, n, st.desc)
-					opts := r.optsAt(k, newMemFS(st.snap))
-					j, _ := r.recovered(t, desc, opts, func(seq uint64) bool { return r.required(seq, k, true) }, nil)
+			var ops, cuts, crashes, after, acked int
+			for round := range rounds {
+				r := runCrashWorkload(t, Options{SegmentBytes: int64(2048 + 256*(round%9)), NoSync: mode.noSync}, round)
+				n := r.fs.ops()
+				ops, acked = ops+n, acked+len(r.acked)
+				for k := 0; k <= n; k++ {
+					for _, st := range r.fs.powerCuts(k) {
+						cuts++
+						desc := fmt.Sprintf("round %d: power cut after op %d of %d (%s)", round, k, n, st.desc)
+						opts := r.optsAt(k, newMemFS(st.snap))
+						j, _ := r.recovered(t, desc, opts, func(seq uint64) bool { return r.required(seq, k, true) }, nil)
+						j.Close()
+					}
+					crashes++
+					desc := fmt.Sprintf("round %d: process crash after op %d of %d", round, k, n)
+					m := r.fs.processCrash(k)
+					opts := r.optsAt(k, m)
+					j, got := r.recovered(t, desc, opts, func(seq uint64) bool { return r.required(seq, k, false) }, nil)
+					extra := r.afterRecovery(t, j)
+					after += r.survives(t, desc, m, opts, got, extra)
 					j.Close()
 				}
-				desc := fmt.Sprintf("process crash after op %d of %d", k, n)
-				m := r.fs.processCrash(k)
-				opts := r.optsAt(k, m)
-				j, got := r.recovered(t, desc, opts, func(seq uint64) bool { return r.required(seq, k, false) }, nil)
-				extra := r.afterRecovery(t, j)
-				r.survives(t, desc, m, opts, got, extra)
-				j.Close()
 			}
-			t.Logf("%d operations, %d power-cut states and %d process crashes explored", n, states, n+1)
+			t.Logf("%d rounds, %d operations, %d records acknowledged: %d power-cut states, %d process crashes, "+
+				"%d power-cut states after a recovery and appends; acknowledged records lost: 0", rounds, ops, acked, cuts, crashes, after)
 		})
 	}
 }
