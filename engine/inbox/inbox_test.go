@@ -392,6 +392,19 @@ func BenchmarkAppend(b *testing.B) {
 	})
 }
 
+// damage changes a byte of the event whose body is body, in the journal's
+// first segment.
+func (e *env) damage(body string) {
+	e.t.Helper()
+	seg := filepath.Join(e.dir, "journal", fmt.Sprintf("%020d.journal", 1))
+	data, err := os.ReadFile(seg)
+	require.NoError(e.t, err)
+	at := bytes.Index(data, []byte(body))
+	require.True(e.t, at > 0, "the event is in the segment", body)
+	data[at+2] ^= 0x20
+	require.NoError(e.t, os.WriteFile(seg, data, 0o600))
+}
+
 // A damaged record the store has already loaded costs nothing: the inbox
 // opens, and what comes after loads as before.
 func TestDamageTheStoreHasLoaded(t *testing.T) {
@@ -402,14 +415,7 @@ func TestDamageTheStoreHasLoaded(t *testing.T) {
 	}
 	require.NoError(t, in.Drain(context.Background()))
 	require.NoError(t, in.Close())
-
-	seg := filepath.Join(e.dir, "journal", fmt.Sprintf("%020d.journal", 1))
-	data, err := os.ReadFile(seg)
-	require.NoError(t, err)
-	at := bytes.Index(data, []byte(`{"n":19}`))
-	require.True(t, at > 0, "event 20's body is in the segment")
-	data[at+2] ^= 0x20
-	require.NoError(t, os.WriteFile(seg, data, 0o600))
+	e.damage(`{"n":19}`)
 
 	in = e.open(Config{})
 	defer in.Close()
@@ -430,14 +436,7 @@ func TestDamageBeforeTheLoad(t *testing.T) {
 		appendOK(t, in, event(fmt.Sprint("evt_", i), fmt.Sprintf(`{"n":%d}`, i)))
 	}
 	require.NoError(t, in.Close())
-
-	seg := filepath.Join(e.dir, "journal", fmt.Sprintf("%020d.journal", 1))
-	data, err := os.ReadFile(seg)
-	require.NoError(t, err)
-	at := bytes.Index(data, []byte(`{"n":4}`))
-	require.True(t, at > 0, "event 5's body is in the segment")
-	data[at+2] ^= 0x20
-	require.NoError(t, os.WriteFile(seg, data, 0o600))
+	e.damage(`{"n":4}`)
 
 	in = e.open(Config{Registerer: reg})
 	defer in.Close()

@@ -293,11 +293,9 @@ func openMem(t testing.TB, m *memFS, opts Options) *Journal {
 	return open(t, crashDir, opts)
 }
 
-// A record the crashed process wrote but never synced is visible to the
-// next process; if Open takes it as committed, Open must make it durable,
-// or a power cut afterwards takes back a record that was reported (and
-// loaded into the store) as committed.
-func TestOpenSyncsTheTailItInherits(t *testing.T) {
+// crashedBeforeASync returns what a process sees after another crashed
+// with its fourth record written and not synced.
+func crashedBeforeASync(t *testing.T) *memFS {
 	m := newMemFS(newSnapshot("/", "/data", crashDir))
 	j := openMem(t, m, Options{SegmentBytes: 4096})
 	appendAll(t, j, payloads(1, 3, 100)...)
@@ -311,9 +309,16 @@ func TestOpenSyncsTheTailItInherits(t *testing.T) {
 		t.Fatal("Append succeeded without its sync")
 	}
 	j.Close()
+	return m.processCrash(m.ops())
+}
 
-	m = m.processCrash(m.ops())
-	j = openMem(t, m, Options{SegmentBytes: 4096})
+// A record the crashed process wrote but never synced is visible to the
+// next process; if Open takes it as committed, Open must make it durable,
+// or a power cut afterwards takes back a record that was reported (and
+// loaded into the store) as committed.
+func TestOpenSyncsTheTailItInherits(t *testing.T) {
+	m := crashedBeforeASync(t)
+	j := openMem(t, m, Options{SegmentBytes: 4096})
 	committed := j.Committed()
 	cut := m.powerCut()
 	j.Close()
@@ -328,20 +333,8 @@ func TestOpenSyncsTheTailItInherits(t *testing.T) {
 // for the segment: the rotation must not leave the old segment's tail
 // unsynced behind a new segment.
 func TestRotationSyncsTheOldSegment(t *testing.T) {
-	m := newMemFS(newSnapshot("/", "/data", crashDir))
+	m := crashedBeforeASync(t)
 	j := openMem(t, m, Options{SegmentBytes: 4096})
-	appendAll(t, j, payloads(1, 3, 100)...)
-	m.setFail(func(o op) error {
-		if o.kind == opSync {
-			return errInjected
-		}
-		return nil
-	})
-	j.Append(context.Background(), []byte(payload(4, 100)))
-	j.Close()
-
-	m = m.processCrash(m.ops())
-	j = openMem(t, m, Options{SegmentBytes: 4096})
 	committed := j.Committed()
 	appendAll(t, j, payload(5, 3700))
 	cut := m.powerCut()
