@@ -74,7 +74,7 @@ func runCrashWorkload(t testing.TB, opts Options, round int) *crashRun {
 	n := 0
 	next := func() string {
 		n++
-		return payload(n, 20+(n*(53+round*17))%(260+round*31))
+		return payload(n, 20+(n*(53+round*17))%(260+round%9*31))
 	}
 	for range 10 {
 		r.append(t, j, next())
