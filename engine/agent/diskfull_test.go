@@ -107,6 +107,8 @@ func TestDiskFull(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, seen, "acknowledged event", i, "is stored")
 	}
+	t.Logf("%d events acknowledged (%d of them after a 503 while the disk was full), %d stored, %d lost",
+		len(acked), len(refused), stats.Events, len(acked)-int(stats.Events))
 }
 
 // waitProcessed waits until /health counts n events, none pending.
