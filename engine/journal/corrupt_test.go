@@ -241,3 +241,30 @@ func TestReadsVersion1Segments(t *testing.T) {
 		t.Fatalf("Open: %v", err)
 	}
 }
+
+// Bytes after a close marker are no record anyone acknowledged: they go,
+// with the marker, and appends continue where the records end.
+func TestDataAfterTheCloseMarker(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{SegmentBytes: 4096}
+	j := open(t, dir, opts)
+	appendAll(t, j, payloads(1, 5, 100)...)
+	mustClose(t, j)
+	seg := filepath.Join(dir, "00000000000000000001.journal")
+	data, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := segHeaderSize + 5*(headerSize+100)
+	copy(data[end+headerSize+7:], "garbage")
+	if err := os.WriteFile(seg, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	j = open(t, dir, opts)
+	check(t, readAll(t, j, 1), want(1, 5, 100))
+	appendAll(t, j, payload(6, 100))
+	mustClose(t, j)
+	j = open(t, dir, opts)
+	check(t, readAll(t, j, 1), want(1, 6, 100))
+	mustClose(t, j)
+}

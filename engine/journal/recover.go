@@ -64,8 +64,8 @@ func scanSegment(rd *reader, f file, size int64, first uint64) (*segmentScan, er
 		if err == nil && h.kind == kindClose {
 			sc.mark(h)
 			sc.end, sc.next = off, seq
-			nz, err := firstNonZero(f, off+headerSize, size)
-			if err != nil || nz < 0 {
+			var nz int64
+			if nz, err = firstNonZero(f, off+headerSize, size); err != nil || nz < 0 {
 				return sc, err
 			}
 			// Taken with the marker, for the writer goes on from it.
