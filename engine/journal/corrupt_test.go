@@ -268,3 +268,28 @@ func TestDataAfterTheCloseMarker(t *testing.T) {
 	check(t, readAll(t, j, 1), want(1, 6, 100))
 	mustClose(t, j)
 }
+
+// Zeros from some record to the end of a segment that is not the last
+// cannot be told from a segment missing after it: Open refuses, naming the
+// segment and where its records end.
+func TestZeroedEndOfAnEarlierSegment(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{SegmentBytes: 4096}
+	j := open(t, dir, opts)
+	appendAll(t, j, payloads(1, 30, 200)...) // segments from 1 and 19
+	mustClose(t, j)
+	seg := filepath.Join(dir, "00000000000000000001.journal")
+	data, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := segHeaderSize + 15*(headerSize+200)
+	clear(data[end:])
+	if err := os.WriteFile(seg, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(dir, opts)
+	if err == nil || !strings.Contains(err.Error(), seg) || !strings.Contains(err.Error(), fmt.Sprintf("offset %d", end)) {
+		t.Fatalf("Open: %v", err)
+	}
+}

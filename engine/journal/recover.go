@@ -222,7 +222,9 @@ func (j *Journal) recover() error {
 	for i, first := range firsts {
 		path := j.segPath(first)
 		if first != next {
-			return fmt.Errorf("journal: %s starts at sequence %d but the previous segment ends before %d: a segment is missing", path, first, next)
+			prev := j.segs[len(j.segs)-1]
+			return fmt.Errorf("journal: %s starts at sequence %d, but %s ends before %d, at offset %d: a segment is missing or damaged",
+				path, first, prev.path, next, prev.end.Load())
 		}
 		var following uint64 // the next segment's first record, 0 for the last
 		if i+1 < len(firsts) {
