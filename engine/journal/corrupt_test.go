@@ -293,3 +293,41 @@ func TestZeroedEndOfAnEarlierSegment(t *testing.T) {
 		t.Fatalf("Open: %v", err)
 	}
 }
+
+// Damage at the very end of a segment that is not the last: bytes after
+// its last record are ignored, since the next segment starts where they
+// end; missing records with no room to mark them lost are refused.
+func TestDamageAtTheEndOfAnEarlierSegment(t *testing.T) {
+	opts := Options{SegmentBytes: 4096}
+	t.Run("after the last record", func(t *testing.T) {
+		dir := t.TempDir()
+		j := open(t, dir, opts)
+		appendAll(t, j, payloads(1, 30, 200)...) // segments from 1 and 19
+		mustClose(t, j)
+		seg := filepath.Join(dir, "00000000000000000001.journal")
+		data, err := os.ReadFile(seg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data[len(data)-1] = 1
+		if err := os.WriteFile(seg, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		j = open(t, dir, opts)
+		check(t, readAll(t, j, 1), want(1, 30, 200))
+		mustClose(t, j)
+	})
+	t.Run("no room to mark records lost", func(t *testing.T) {
+		dir := t.TempDir()
+		seg := filepath.Join(dir, "00000000000000000002.journal")
+		if err := os.WriteFile(seg, append(segmentHeader(), '0'), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "00000000000000000029.journal"), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Open(dir, opts); err == nil || !strings.Contains(err.Error(), seg+": bad record at offset 16") {
+			t.Fatalf("Open: %v", err)
+		}
+	})
+}

@@ -344,14 +344,20 @@ func (j *Journal) recoverSegment(rd *reader, path string, first, following uint6
 			break
 		}
 		if d.lost == 0 {
-			if last || following <= d.seq {
+			if !last && following == d.seq {
+				// Bytes after the last record of a full segment: the next
+				// segment starts where its records end, so none is lost.
+				j.log.Warn("journal: ignoring bytes after the last record of a segment", "file", path, "offset", d.off, "reason", d.reason)
+				break
+			}
+			if last || following < d.seq {
 				return 0, fmt.Errorf("journal: %s: bad record at offset %d (%v), and no intact record follows it", path, d.off, d.reason)
 			}
 			d.lost = following - d.seq
 			end, next = size, following
 			sc.damage[i] = d
 		}
-		if sc.legacy {
+		if sc.legacy || d.skip-d.off < headerSize {
 			return 0, fmt.Errorf("journal: %s: bad record at offset %d (%v); refusing to drop records", path, d.off, d.reason)
 		}
 		fix = append(fix, d)
