@@ -21,6 +21,20 @@ func recordAt(t testing.TB, data []byte, p string) (int, int) {
 	return i - headerSize, i + len(p)
 }
 
+// edit changes the file at path with change and returns its new bytes.
+func edit(t testing.TB, path string, change func(data []byte) []byte) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = change(data)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
 // readLost reads every record from the first, a lost one as a nil payload.
 func readLost(t testing.TB, j *Journal) map[uint64]*string {
 	t.Helper()
@@ -76,15 +90,11 @@ func TestCorruptRecordKeepsTheRecordsAfterIt(t *testing.T) {
 			appendAll(t, j, payloads(1, 100, 100)...)
 			mustClose(t, j)
 			seg := filepath.Join(dir, "00000000000000000001.journal")
-			data, err := os.ReadFile(seg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			hdr, end := recordAt(t, data, payload(20, 100))
-			c.corrupt(data, hdr, end-100)
-			if err := os.WriteFile(seg, data, 0o600); err != nil {
-				t.Fatal(err)
-			}
+			data := edit(t, seg, func(data []byte) []byte {
+				hdr, end := recordAt(t, data, payload(20, 100))
+				c.corrupt(data, hdr, end-100)
+				return data
+			})
 
 			j = open(t, dir, Options{})
 			checkDamaged(t, readLost(t, j), 100, 20, 100)
@@ -251,15 +261,11 @@ func TestDataAfterTheCloseMarker(t *testing.T) {
 	appendAll(t, j, payloads(1, 5, 100)...)
 	mustClose(t, j)
 	seg := filepath.Join(dir, "00000000000000000001.journal")
-	data, err := os.ReadFile(seg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	end := segHeaderSize + 5*(headerSize+100)
-	copy(data[end+headerSize+7:], "garbage")
-	if err := os.WriteFile(seg, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	edit(t, seg, func(data []byte) []byte {
+		end := segHeaderSize + 5*(headerSize+100)
+		copy(data[end+headerSize+7:], "garbage")
+		return data
+	})
 	j = open(t, dir, opts)
 	check(t, readAll(t, j, 1), want(1, 5, 100))
 	appendAll(t, j, payload(6, 100))
@@ -279,16 +285,12 @@ func TestZeroedEndOfAnEarlierSegment(t *testing.T) {
 	appendAll(t, j, payloads(1, 30, 200)...) // segments from 1 and 19
 	mustClose(t, j)
 	seg := filepath.Join(dir, "00000000000000000001.journal")
-	data, err := os.ReadFile(seg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	end := segHeaderSize + 15*(headerSize+200)
-	clear(data[end:])
-	if err := os.WriteFile(seg, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_, err = Open(dir, opts)
+	edit(t, seg, func(data []byte) []byte {
+		clear(data[end:])
+		return data
+	})
+	_, err := Open(dir, opts)
 	if err == nil || !strings.Contains(err.Error(), seg) || !strings.Contains(err.Error(), fmt.Sprintf("offset %d", end)) {
 		t.Fatalf("Open: %v", err)
 	}
@@ -305,14 +307,10 @@ func TestDamageAtTheEndOfAnEarlierSegment(t *testing.T) {
 		appendAll(t, j, payloads(1, 30, 200)...) // segments from 1 and 19
 		mustClose(t, j)
 		seg := filepath.Join(dir, "00000000000000000001.journal")
-		data, err := os.ReadFile(seg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		data[len(data)-1] = 1
-		if err := os.WriteFile(seg, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		edit(t, seg, func(data []byte) []byte {
+			data[len(data)-1] = 1
+			return data
+		})
 		j = open(t, dir, opts)
 		check(t, readAll(t, j, 1), want(1, 30, 200))
 		mustClose(t, j)

@@ -465,14 +465,10 @@ func TestCorruptEarlierSegment(t *testing.T) {
 	t.Run("bad byte", func(t *testing.T) {
 		dir := setup(t)
 		seg := filepath.Join(dir, "00000000000000000019.journal")
-		data, err := os.ReadFile(seg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		data[segHeaderSize+3*(headerSize+200)+headerSize+10] ^= 0x40 // record 22's payload
-		if err := os.WriteFile(seg, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		data := edit(t, seg, func(data []byte) []byte {
+			data[segHeaderSize+3*(headerSize+200)+headerSize+10] ^= 0x40 // record 22's payload
+			return data
+		})
 		j := open(t, dir, Options{SegmentBytes: 4096})
 		checkDamaged(t, readLost(t, j), 60, 22, 200)
 		mustClose(t, j)
