@@ -1,0 +1,466 @@
+package policy
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"io"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/bundle"
+	"github.com/open-policy-agent/opa/v1/compile"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/arbiter-dev/arbiter/engine/testing/capture"
+	"github.com/arbiter-dev/arbiter/engine/testing/require"
+)
+
+// signingKey is an RSA key pair in PEM, as opa build --signing-key and
+// policy.bundle_verification_key take them.
+type signingKey struct{ private, public string }
+
+var (
+	keysOnce   sync.Once
+	keyA, keyB signingKey
+)
+
+// testKeys returns two key pairs, made once per test binary.
+func testKeys(t testing.TB) (signingKey, signingKey) {
+	t.Helper()
+	keysOnce.Do(func() {
+		keyA, keyB = newSigningKey(t), newSigningKey(t)
+	})
+	return keyA, keyB
+}
+
+func newSigningKey(t testing.TB) signingKey {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	priv, err := x509.MarshalPKCS8PrivateKey(k)
+	require.NoError(t, err)
+	pub, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	require.NoError(t, err)
+	return signingKey{
+		private: string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: priv})),
+		public:  string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub})),
+	}
+}
+
+// buildBundle builds dir as opa build -b . --revision REV --signing-key
+// KEY does in dir, with OPA's own compile package (the code behind opa
+// build). An empty key builds an unsigned bundle.
+func buildBundle(t testing.TB, dir, revision, privateKey string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	c := compile.New().
+		WithAsBundle(true).
+		WithRegoAnnotationEntrypoints(true).
+		WithFS(os.DirFS(dir)).
+		WithPaths(".").
+		WithRegoVersion(ast.RegoV1).
+		WithRevision(revision).
+		WithOutput(&buf)
+	if privateKey != "" {
+		c = c.WithBundleSigningConfig(bundle.NewSigningConfig(privateKey, "RS256", "")).
+			WithBundleVerificationKeyID(bundleKeyID)
+	}
+	require.NoError(t, c.Build(context.Background()))
+	return buf.Bytes()
+}
+
+// bundleServer serves one bundle at a time with an ETag, answers 304 to
+// a matching If-None-Match, and can be taken down.
+type bundleServer struct {
+	*httptest.Server
+	mu       sync.Mutex
+	body     []byte
+	etag     string
+	down     bool
+	requests []string // the If-None-Match of each request, "-" for none
+}
+
+func newBundleServer(t *testing.T) *bundleServer {
+	s := &bundleServer{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		inm := r.Header.Get("If-None-Match")
+		if inm == "" {
+			inm = "-"
+		}
+		s.requests = append(s.requests, inm)
+		switch {
+		case s.down:
+			http.Error(w, "maintenance", http.StatusServiceUnavailable)
+		case s.body == nil:
+			http.NotFound(w, r)
+		case r.Header.Get("If-None-Match") == s.etag:
+			w.WriteHeader(http.StatusNotModified)
+		default:
+			w.Header().Set("ETag", s.etag)
+			w.Header().Set("Content-Type", "application/gzip")
+			w.Write(s.body)
+		}
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *bundleServer) serve(body []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.body, s.down = body, false
+	s.etag = fmt.Sprintf(`"%d-%d"`, len(s.requests), len(body))
+}
+
+func (s *bundleServer) setDown(down bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = down
+}
+
+func (s *bundleServer) lastIfNoneMatch() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests[len(s.requests)-1]
+}
+
+func (s *bundleServer) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.requests)
+}
+
+func (s *bundleServer) currentETag() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.etag
+}
+
+// bundleEngine starts an engine on the bundle at url, keeping the last
+// good bundle in lastGood.
+func bundleEngine(t *testing.T, url, publicKey, lastGood string) (*Engine, *prometheus.Registry, *capture.Buffer, error) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	logs := &capture.Buffer{}
+	e, err := New(context.Background(), Config{
+		Source: Source{Bundle: &BundleSource{
+			URL: url, VerificationKey: publicKey, LastGood: lastGood, PollInterval: 10 * time.Millisecond,
+		}},
+		Logger:     hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug}),
+		Registerer: reg,
+	})
+	return e, reg, logs, err
+}
+
+// TestBundleLifecycle runs one engine through a bundle server's life: a
+// good bundle, polls answered 304, a new revision, a bad signature, an
+// unsigned bundle, one whose tests fail, a tampered one, a changed bundle
+// under the same revision, and the server down and back. Every refusal
+// leaves the active revision deciding and shows in the log, the metrics
+// and Status.
+func TestBundleLifecycle(t *testing.T) {
+	ctx := context.Background()
+	a, b := testKeys(t)
+	dir := basicSet(t)
+	srv := newBundleServer(t)
+	srv.serve(buildBundle(t, dir, "2026.04.10-1", a.private))
+	lastGood := filepath.Join(t.TempDir(), "policy", "bundle.tar.gz")
+
+	e, reg, logs, err := bundleEngine(t, srv.URL+"/bundles/arbiter.tar.gz?token=s3cret", a.public, lastGood)
+	require.NoError(t, err)
+	st := e.Status()
+	require.Equal(t, "2026.04.10-1", st.Revision)
+	require.Equal(t, 3, st.Tests.Passed)
+	require.Equal(t, srv.URL+"/bundles/arbiter.tar.gz", st.Bundle.URL, "the query, which may hold a token, is not shown")
+	require.Equal(t, srv.currentETag(), st.Bundle.ETag)
+	require.Equal(t, FetchOK, st.Bundle.LastFetch)
+	require.Equal(t, "/rules_test.rego", st.Files[len(st.Files)-1], "files are named by their path in the bundle")
+	d, err := e.Decide(ctx, driftInput(110))
+	require.NoError(t, err)
+	require.Equal(t, "2026.04.10-1", d.Revision, "the bundle's revision is recorded on the decision")
+	require.Equal(t, 1, len(d.Actions))
+	require.Equal(t, []string{"console", "pager"}, d.Actions[0].Targets, "data from the bundle's nested data file")
+	kept, err := os.ReadFile(lastGood)
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(kept, srv.body), "the good bundle is kept")
+
+	// Polls send the ETag and are answered 304: nothing is loaded again.
+	require.NoError(t, e.Reload(ctx))
+	require.Equal(t, srv.currentETag(), srv.lastIfNoneMatch())
+	require.Equal(t, 1.0, counter(t, reg, "arbiter_policy_bundle_fetches_total", "result", FetchNotModified))
+	require.Equal(t, 1.0, counter(t, reg, "arbiter_policy_reloads_total", "result", ResultOK), "a 304 is not a reload")
+	require.Equal(t, FetchNotModified, e.Status().Bundle.LastFetch)
+
+	// A new revision replaces it.
+	writeFile(t, dir, "rules.rego", rulesWithMarker(t, "b"))
+	srv.serve(buildBundle(t, dir, "2026.04.10-2", a.private))
+	require.NoError(t, e.Reload(ctx))
+	require.Equal(t, "2026.04.10-2", e.Status().Revision)
+	require.Equal(t, 1.0, counter(t, reg, "arbiter_policy_active_revision_info", "revision", "2026.04.10-2"))
+	d, err = e.Decide(ctx, driftInput(110))
+	require.NoError(t, err)
+	require.Equal(t, 1, len(d.Actions))
+	require.Contains(t, string(d.Actions[0].Raw), `"marker":"b"`)
+
+	good := "2026.04.10-2"
+	goodETag := srv.currentETag()
+	failing := basicSet(t)
+	writeFile(t, failing, "rules_test.rego", strings.Replace(mustRead(t, "testdata/basic/rules_test.rego"),
+		`a.targets == ["console", "pager"]`, `a.targets == ["console"]`, 1))
+	sameRevision := basicSet(t)
+	writeFile(t, sameRevision, "rules.rego", rulesWithMarker(t, "c"))
+
+	refusals := []struct {
+		name, result, why string
+		bundle            []byte
+	}{
+		{"signed with another key", ResultBundleError, "failed to verify JWT signature",
+			buildBundle(t, dir, "2026.04.10-3", b.private)},
+		{"unsigned", ResultBundleError, "bundle missing .signatures.json file",
+			buildBundle(t, dir, "2026.04.10-4", "")},
+		{"tampered after signing", ResultBundleError, "digest mismatch",
+			tamper(t, buildBundle(t, dir, "2026.04.10-5", a.private))},
+		{"its own tests fail", ResultTestFailure, "rules_test.rego:",
+			buildBundle(t, failing, "2026.04.10-6", a.private)},
+		{"changed under the active revision", ResultBundleError, "revision 2026.04.10-2 is active with other content",
+			buildBundle(t, sameRevision, good, a.private)},
+		{"not a bundle", ResultBundleError, "bundle refused", []byte("<html>login</html>")},
+	}
+	for _, r := range refusals {
+		before := counter(t, reg, "arbiter_policy_reloads_total", "result", r.result)
+		srv.serve(r.bundle)
+		err := e.Reload(ctx)
+		require.True(t, err != nil, r.name, "was accepted")
+		require.Contains(t, err.Error(), r.why, r.name)
+		require.Equal(t, goodETag, srv.lastIfNoneMatch(), r.name, ": the active bundle's ETag is sent, so a refused bundle is judged again")
+		st := e.Status()
+		require.Equal(t, good, st.Revision, r.name, ": the active revision stays")
+		require.Contains(t, st.LastError, r.why, r.name)
+		require.Equal(t, goodETag, st.Bundle.ETag, r.name)
+		require.Equal(t, before+1, counter(t, reg, "arbiter_policy_reloads_total", "result", r.result), r.name)
+		require.Equal(t, 0.0, gauge(t, reg, "arbiter_policy_last_reload_successful"), r.name)
+		require.Contains(t, logs.String(), "previous revision stays active", r.name)
+		d, err := e.Decide(ctx, driftInput(110))
+		require.NoError(t, err)
+		require.Equal(t, good, d.Revision, r.name)
+		kept, err := os.ReadFile(lastGood)
+		require.NoError(t, err)
+		require.True(t, !bytes.Contains(kept, []byte(`"marker": "c"`)) && len(kept) > 0, r.name, ": a refused bundle is not kept")
+	}
+
+	// The server goes down: the active revision stays, and says why.
+	srv.setDown(true)
+	err = e.Reload(ctx)
+	require.True(t, err != nil)
+	require.Contains(t, err.Error(), "HTTP 503")
+	require.NotContains(t, err.Error(), "s3cret")
+	st = e.Status()
+	require.Equal(t, good, st.Revision)
+	require.Equal(t, FetchError, st.Bundle.LastFetch)
+	require.Contains(t, st.LastError, "HTTP 503")
+	require.Equal(t, 1.0, counter(t, reg, "arbiter_policy_bundle_fetches_total", "result", FetchError))
+	require.Equal(t, 1.0, counter(t, reg, "arbiter_policy_reloads_total", "result", ResultLoadError))
+
+	// Back, and serving the active bundle again: a 304 ends the failure.
+	srv.mu.Lock()
+	srv.body, srv.etag, srv.down = kept, goodETag, false
+	srv.mu.Unlock()
+	require.NoError(t, e.Reload(ctx))
+	st = e.Status()
+	require.Equal(t, good, st.Revision)
+	require.Equal(t, "", st.LastError)
+	require.Equal(t, 1.0, gauge(t, reg, "arbiter_policy_last_reload_successful"))
+	require.Contains(t, logs.String(), "policy bundle server answers again")
+	require.NotContains(t, logs.String(), "s3cret")
+}
+
+// TestBundleServerDownAtStart: without a last good bundle the engine
+// refuses to start, naming the URL; with one it starts on it, says so,
+// and takes the server's bundle once it is up.
+func TestBundleServerDownAtStart(t *testing.T) {
+	ctx := context.Background()
+	a, _ := testKeys(t)
+	dir := basicSet(t)
+	srv := newBundleServer(t)
+	srv.setDown(true)
+	lastGood := filepath.Join(t.TempDir(), "bundle.tar.gz")
+
+	_, _, _, err := bundleEngine(t, srv.URL+"/b.tar.gz", a.public, lastGood)
+	require.True(t, err != nil, "started without a bundle")
+	require.Contains(t, err.Error(), "fetch "+srv.URL+"/b.tar.gz: HTTP 503")
+	require.Contains(t, err.Error(), "no last good bundle to start on")
+
+	// Nothing listening at all is the same.
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	_, _, _, err = bundleEngine(t, closed.URL+"/b.tar.gz", a.public, lastGood)
+	require.True(t, err != nil, "started without a bundle")
+	require.Contains(t, err.Error(), "connection refused")
+
+	// A bundle from an earlier run.
+	require.NoError(t, keepLastGood(lastGood, buildBundle(t, dir, "r1", a.private)))
+	e, reg, logs, err := bundleEngine(t, srv.URL+"/b.tar.gz", a.public, lastGood)
+	require.NoError(t, err)
+	st := e.Status()
+	require.Equal(t, "r1", st.Revision)
+	require.True(t, st.Bundle.StartedOnLastGood)
+	require.Contains(t, st.LastError, "HTTP 503")
+	require.Equal(t, FetchError, st.Bundle.LastFetch)
+	require.Equal(t, 0.0, gauge(t, reg, "arbiter_policy_last_reload_successful"))
+	require.Contains(t, logs.String(), "started on the last good bundle")
+	d, err := e.Decide(ctx, driftInput(110))
+	require.NoError(t, err)
+	require.Equal(t, "r1", d.Revision)
+
+	// Still down: it stays on r1.
+	require.True(t, e.Reload(ctx) != nil)
+	require.Equal(t, "r1", e.Status().Revision)
+
+	// Up, with a newer bundle: Poll takes it.
+	writeFile(t, dir, "rules.rego", rulesWithMarker(t, "b"))
+	srv.serve(buildBundle(t, dir, "r2", a.private))
+	pctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- e.Poll(pctx) }()
+	eventually(t, 10*time.Second, func() bool { return e.Status().Revision == "r2" })
+	n := srv.count()
+	eventually(t, 10*time.Second, func() bool { return srv.count() > n+1 }, "polling goes on")
+	stop()
+	require.NoError(t, <-done)
+	st = e.Status()
+	require.Equal(t, "", st.LastError)
+	require.Equal(t, srv.currentETag(), srv.lastIfNoneMatch(), "polls after the download send its ETag")
+	d, err = e.Decide(ctx, driftInput(110))
+	require.NoError(t, err)
+	require.Equal(t, 1, len(d.Actions))
+	require.Contains(t, string(d.Actions[0].Raw), `"marker":"b"`)
+}
+
+// TestBundleStartRefusesBadBundle: a server whose bundle does not verify
+// at start is treated as down: the last good bundle, or no start.
+func TestBundleStartRefusesBadBundle(t *testing.T) {
+	a, b := testKeys(t)
+	dir := basicSet(t)
+	srv := newBundleServer(t)
+	srv.serve(buildBundle(t, dir, "evil", b.private))
+	_, _, _, err := bundleEngine(t, srv.URL, a.public, "")
+	require.True(t, err != nil, "a bundle signed with another key was accepted")
+	require.Contains(t, err.Error(), "failed to verify JWT signature")
+
+	lastGood := filepath.Join(t.TempDir(), "bundle.tar.gz")
+	require.NoError(t, keepLastGood(lastGood, buildBundle(t, dir, "good", a.private)))
+	e, _, _, err := bundleEngine(t, srv.URL, a.public, lastGood)
+	require.NoError(t, err)
+	require.Equal(t, "good", e.Status().Revision)
+	require.Contains(t, e.Status().LastError, "failed to verify JWT signature")
+
+	// A last good bundle that no longer verifies (the key was rotated) is
+	// no way to start either.
+	srv.setDown(true)
+	_, _, _, err = bundleEngine(t, srv.URL, b.public, lastGood)
+	require.True(t, err != nil, "started on a bundle that does not verify")
+	require.Contains(t, err.Error(), "HTTP 503; last good bundle")
+}
+
+// TestBundleRevisionWithOverrides: local overrides change what decides,
+// so the recorded revision says so.
+func TestBundleRevisionWithOverrides(t *testing.T) {
+	a, _ := testKeys(t)
+	raw := buildBundle(t, basicSet(t), "r7", a.private)
+	set, err := LoadBundle(context.Background(), raw, BundleSource{VerificationKey: a.public}, map[string]any{"thresholds": map[string]any{"drift": 50}})
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(set.Revision(), "r7+data."), set.Revision())
+	d, err := set.Decide(context.Background(), driftInput(110))
+	require.NoError(t, err)
+	require.Equal(t, 0, len(d.Actions), "the override applies")
+	_, err = LoadBundle(context.Background(), raw, BundleSource{VerificationKey: a.public}, map[string]any{"thresholdz": 1})
+	require.True(t, err != nil)
+	require.Contains(t, err.Error(), "data.thresholdz: no such key")
+}
+
+func TestBundleSourceValidation(t *testing.T) {
+	for _, tc := range []struct {
+		src  BundleSource
+		want string
+	}{
+		{BundleSource{URL: "ftp://x/b.tar.gz", VerificationKey: "k"}, "want an http:// or https:// URL"},
+		{BundleSource{URL: "http://127.0.0.1/b.tar.gz"}, "bundles must be signed"},
+	} {
+		_, err := New(context.Background(), Config{Source: Source{Bundle: &tc.src}})
+		require.True(t, err != nil, tc.want)
+		require.Contains(t, err.Error(), tc.want)
+	}
+	_, err := New(context.Background(), Config{Source: Source{Dir: "x", Bundle: &BundleSource{}}})
+	require.Contains(t, err.Error(), "one of Dir, FS or Bundle")
+}
+
+// tamper changes a byte of a module inside a signed bundle, keeping its
+// signature, and packs it again.
+func tamper(t testing.TB, raw []byte) []byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	require.NoError(t, err)
+	tr := tar.NewReader(zr)
+	var out bytes.Buffer
+	zw := gzip.NewWriter(&out)
+	tw := tar.NewWriter(zw)
+	changed := false
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+		b, err := io.ReadAll(tr)
+		require.NoError(t, err)
+		orig := bytes.Clone(b)
+		if strings.HasSuffix(h.Name, "/rules.rego") {
+			b = bytes.Replace(b, []byte(`_marker := "`), []byte(`_marker := "z`), 1)
+			changed = !bytes.Equal(b, orig)
+		}
+		h.Size = int64(len(b))
+		require.NoError(t, tw.WriteHeader(h))
+		_, err = tw.Write(b)
+		require.NoError(t, err)
+	}
+	require.True(t, changed, "no rules.rego in the bundle")
+	require.NoError(t, tw.Close())
+	require.NoError(t, zw.Close())
+	return out.Bytes()
+}
+
+func mustRead(t testing.TB, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	require.NoError(t, err)
+	return string(b)
+}
+
+// gauge is the value of the unlabelled gauge name.
+func gauge(t testing.TB, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return -1
+}
