@@ -49,10 +49,13 @@ bench-load: build
 demo: build
 	ARBITER=$(BIN) examples/demo/demo.sh
 
+# Go vet and staticcheck; Rego checked strictly and held to opa fmt.
 lint:
 	$(GO) vet $(PKGS)
 	$(GO) tool staticcheck $(PKGS)
 	$(GO) tool opa check --strict policies/ examples/policies/
+	@$(GO) tool opa fmt --fail --list policies/ examples/policies/ || \
+		{ echo "lint: opa fmt would change the Rego files listed; run make fmt" >&2; exit 1; }
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

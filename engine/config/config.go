@@ -94,6 +94,16 @@ type Policy struct {
 	// Data is deep-merged over the set's data.json, e.g.
 	// {thresholds: {drift: 0.05}}.
 	Data map[string]any `koanf:"data"`
+	// BundleURL loads a signed OPA bundle (opa build --signing-key)
+	// instead of Dir, and polls it every BundlePollInterval.
+	BundleURL string `koanf:"bundle_url"`
+	// BundleVerificationKey is the PEM public key, or the HMAC secret, the
+	// bundle's signature must verify with; BundleVerificationKeyFile reads
+	// it from a file. One of them is required with BundleURL.
+	BundleVerificationKey     string        `koanf:"bundle_verification_key"`
+	BundleVerificationKeyFile string        `koanf:"bundle_verification_key_file"`
+	BundleSigningAlg          string        `koanf:"bundle_signing_alg"` // RS256, ES256, HS256, …
+	BundlePollInterval        time.Duration `koanf:"bundle_poll_interval"`
 }
 
 // Inbox tunes how acknowledged events move from the journal into the store.
@@ -171,6 +181,7 @@ func Default() Config {
 			DefaultEndpoint: {},
 		},
 		Inbox:    Inbox{BatchSize: 1024, MaxLag: 30 * time.Second, MaxBacklog: 1_000_000},
+		Policy:   Policy{BundleSigningAlg: "RS256", BundlePollInterval: time.Minute},
 		Worker:   Worker{BatchSize: 256, Grace: 30 * time.Second},
 		Dispatch: Dispatch{MaxAttempts: 8, BaseDelay: time.Second, MaxDelay: 10 * time.Minute, Concurrency: 4},
 		Plugins:  DefaultPlugins(),
@@ -295,6 +306,7 @@ func (c Config) Validate() error {
 	if c.Worker.Grace <= 0 {
 		errs = append(errs, errors.New("worker.grace: must be positive"))
 	}
+	errs = append(errs, c.Policy.validate()...)
 	names := map[string]bool{}
 	for i, p := range c.Plugins {
 		switch {
@@ -339,6 +351,23 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+func (p Policy) validate() []error {
+	if p.BundleURL == "" {
+		return nil
+	}
+	var errs []error
+	if p.Dir != "" {
+		errs = append(errs, errors.New("policy: set dir or bundle_url, not both"))
+	}
+	if (p.BundleVerificationKey == "") == (p.BundleVerificationKeyFile == "") {
+		errs = append(errs, errors.New("policy.bundle_url: set one of bundle_verification_key or bundle_verification_key_file (bundles must be signed)"))
+	}
+	if p.BundlePollInterval <= 0 {
+		errs = append(errs, errors.New("policy.bundle_poll_interval: must be positive"))
+	}
+	return errs
 }
 
 // ValidEndpointName reports whether name can be used in /webhooks/{name}.

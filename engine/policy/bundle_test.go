@@ -4,153 +4,23 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
-	"io"
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
-	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/bundle"
-	"github.com/open-policy-agent/opa/v1/compile"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/arbiter-dev/arbiter/engine/testing/bundletest"
 	"github.com/arbiter-dev/arbiter/engine/testing/capture"
 	"github.com/arbiter-dev/arbiter/engine/testing/require"
 )
-
-// signingKey is an RSA key pair in PEM, as opa build --signing-key and
-// policy.bundle_verification_key take them.
-type signingKey struct{ private, public string }
-
-var (
-	keysOnce   sync.Once
-	keyA, keyB signingKey
-)
-
-// testKeys returns two key pairs, made once per test binary.
-func testKeys(t testing.TB) (signingKey, signingKey) {
-	t.Helper()
-	keysOnce.Do(func() {
-		keyA, keyB = newSigningKey(t), newSigningKey(t)
-	})
-	return keyA, keyB
-}
-
-func newSigningKey(t testing.TB) signingKey {
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	require.NoError(t, err)
-	priv, err := x509.MarshalPKCS8PrivateKey(k)
-	require.NoError(t, err)
-	pub, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
-	require.NoError(t, err)
-	return signingKey{
-		private: string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: priv})),
-		public:  string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub})),
-	}
-}
-
-// buildBundle builds dir as opa build -b . --revision REV --signing-key
-// KEY does in dir, with OPA's own compile package (the code behind opa
-// build). An empty key builds an unsigned bundle.
-func buildBundle(t testing.TB, dir, revision, privateKey string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	c := compile.New().
-		WithAsBundle(true).
-		WithRegoAnnotationEntrypoints(true).
-		WithFS(os.DirFS(dir)).
-		WithPaths(".").
-		WithRegoVersion(ast.RegoV1).
-		WithRevision(revision).
-		WithOutput(&buf)
-	if privateKey != "" {
-		c = c.WithBundleSigningConfig(bundle.NewSigningConfig(privateKey, "RS256", "")).
-			WithBundleVerificationKeyID(bundleKeyID)
-	}
-	require.NoError(t, c.Build(context.Background()))
-	return buf.Bytes()
-}
-
-// bundleServer serves one bundle at a time with an ETag, answers 304 to
-// a matching If-None-Match, and can be taken down.
-type bundleServer struct {
-	*httptest.Server
-	mu       sync.Mutex
-	body     []byte
-	etag     string
-	down     bool
-	requests []string // the If-None-Match of each request, "-" for none
-}
-
-func newBundleServer(t *testing.T) *bundleServer {
-	s := &bundleServer{}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		inm := r.Header.Get("If-None-Match")
-		if inm == "" {
-			inm = "-"
-		}
-		s.requests = append(s.requests, inm)
-		switch {
-		case s.down:
-			http.Error(w, "maintenance", http.StatusServiceUnavailable)
-		case s.body == nil:
-			http.NotFound(w, r)
-		case r.Header.Get("If-None-Match") == s.etag:
-			w.WriteHeader(http.StatusNotModified)
-		default:
-			w.Header().Set("ETag", s.etag)
-			w.Header().Set("Content-Type", "application/gzip")
-			w.Write(s.body)
-		}
-	}))
-	t.Cleanup(s.Close)
-	return s
-}
-
-func (s *bundleServer) serve(body []byte) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.body, s.down = body, false
-	s.etag = fmt.Sprintf(`"%d-%d"`, len(s.requests), len(body))
-}
-
-func (s *bundleServer) setDown(down bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.down = down
-}
-
-func (s *bundleServer) lastIfNoneMatch() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.requests[len(s.requests)-1]
-}
-
-func (s *bundleServer) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.requests)
-}
-
-func (s *bundleServer) currentETag() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.etag
-}
 
 // bundleEngine starts an engine on the bundle at url, keeping the last
 // good bundle in lastGood.
@@ -176,19 +46,19 @@ func bundleEngine(t *testing.T, url, publicKey, lastGood string) (*Engine, *prom
 // and Status.
 func TestBundleLifecycle(t *testing.T) {
 	ctx := context.Background()
-	a, b := testKeys(t)
+	a, b := bundletest.Keys(t)
 	dir := basicSet(t)
-	srv := newBundleServer(t)
-	srv.serve(buildBundle(t, dir, "2026.04.10-1", a.private))
+	srv := bundletest.NewServer(t)
+	srv.Serve(bundletest.Build(t, dir, "2026.04.10-1", a.Private))
 	lastGood := filepath.Join(t.TempDir(), "policy", "bundle.tar.gz")
 
-	e, reg, logs, err := bundleEngine(t, srv.URL+"/bundles/arbiter.tar.gz?token=s3cret", a.public, lastGood)
+	e, reg, logs, err := bundleEngine(t, srv.URL+"/bundles/arbiter.tar.gz?token=s3cret", a.Public, lastGood)
 	require.NoError(t, err)
 	st := e.Status()
 	require.Equal(t, "2026.04.10-1", st.Revision)
 	require.Equal(t, 3, st.Tests.Passed)
 	require.Equal(t, srv.URL+"/bundles/arbiter.tar.gz", st.Bundle.URL, "the query, which may hold a token, is not shown")
-	require.Equal(t, srv.currentETag(), st.Bundle.ETag)
+	require.Equal(t, srv.ETag(), st.Bundle.ETag)
 	require.Equal(t, FetchOK, st.Bundle.LastFetch)
 	require.Equal(t, "/rules_test.rego", st.Files[len(st.Files)-1], "files are named by their path in the bundle")
 	d, err := e.Decide(ctx, driftInput(110))
@@ -198,18 +68,18 @@ func TestBundleLifecycle(t *testing.T) {
 	require.Equal(t, []string{"console", "pager"}, d.Actions[0].Targets, "data from the bundle's nested data file")
 	kept, err := os.ReadFile(lastGood)
 	require.NoError(t, err)
-	require.True(t, bytes.Equal(kept, srv.body), "the good bundle is kept")
+	require.True(t, bytes.Equal(kept, srv.Body()), "the good bundle is kept")
 
 	// Polls send the ETag and are answered 304: nothing is loaded again.
 	require.NoError(t, e.Reload(ctx))
-	require.Equal(t, srv.currentETag(), srv.lastIfNoneMatch())
+	require.Equal(t, srv.ETag(), srv.LastIfNoneMatch())
 	require.Equal(t, 1.0, counter(t, reg, "arbiter_policy_bundle_fetches_total", "result", FetchNotModified))
 	require.Equal(t, 1.0, counter(t, reg, "arbiter_policy_reloads_total", "result", ResultOK), "a 304 is not a reload")
 	require.Equal(t, FetchNotModified, e.Status().Bundle.LastFetch)
 
 	// A new revision replaces it.
 	writeFile(t, dir, "rules.rego", rulesWithMarker(t, "b"))
-	srv.serve(buildBundle(t, dir, "2026.04.10-2", a.private))
+	srv.Serve(bundletest.Build(t, dir, "2026.04.10-2", a.Private))
 	require.NoError(t, e.Reload(ctx))
 	require.Equal(t, "2026.04.10-2", e.Status().Revision)
 	require.Equal(t, 1.0, counter(t, reg, "arbiter_policy_active_revision_info", "revision", "2026.04.10-2"))
@@ -219,7 +89,7 @@ func TestBundleLifecycle(t *testing.T) {
 	require.Contains(t, string(d.Actions[0].Raw), `"marker":"b"`)
 
 	good := "2026.04.10-2"
-	goodETag := srv.currentETag()
+	goodETag := srv.ETag()
 	failing := basicSet(t)
 	writeFile(t, failing, "rules_test.rego", strings.Replace(mustRead(t, "testdata/basic/rules_test.rego"),
 		`a.targets == ["console", "pager"]`, `a.targets == ["console"]`, 1))
@@ -231,24 +101,24 @@ func TestBundleLifecycle(t *testing.T) {
 		bundle            []byte
 	}{
 		{"signed with another key", ResultBundleError, "failed to verify JWT signature",
-			buildBundle(t, dir, "2026.04.10-3", b.private)},
+			bundletest.Build(t, dir, "2026.04.10-3", b.Private)},
 		{"unsigned", ResultBundleError, "bundle missing .signatures.json file",
-			buildBundle(t, dir, "2026.04.10-4", "")},
+			bundletest.Build(t, dir, "2026.04.10-4", "")},
 		{"tampered after signing", ResultBundleError, "digest mismatch",
-			tamper(t, buildBundle(t, dir, "2026.04.10-5", a.private))},
+			tamper(t, bundletest.Build(t, dir, "2026.04.10-5", a.Private))},
 		{"its own tests fail", ResultTestFailure, "rules_test.rego:",
-			buildBundle(t, failing, "2026.04.10-6", a.private)},
+			bundletest.Build(t, failing, "2026.04.10-6", a.Private)},
 		{"changed under the active revision", ResultBundleError, "revision 2026.04.10-2 is active with other content",
-			buildBundle(t, sameRevision, good, a.private)},
+			bundletest.Build(t, sameRevision, good, a.Private)},
 		{"not a bundle", ResultBundleError, "bundle refused", []byte("<html>login</html>")},
 	}
 	for _, r := range refusals {
 		before := counter(t, reg, "arbiter_policy_reloads_total", "result", r.result)
-		srv.serve(r.bundle)
+		srv.Serve(r.bundle)
 		err := e.Reload(ctx)
 		require.True(t, err != nil, r.name, "was accepted")
 		require.Contains(t, err.Error(), r.why, r.name)
-		require.Equal(t, goodETag, srv.lastIfNoneMatch(), r.name, ": the active bundle's ETag is sent, so a refused bundle is judged again")
+		require.Equal(t, goodETag, srv.LastIfNoneMatch(), r.name, ": the active bundle's ETag is sent, so a refused bundle is judged again")
 		st := e.Status()
 		require.Equal(t, good, st.Revision, r.name, ": the active revision stays")
 		require.Contains(t, st.LastError, r.why, r.name)
@@ -265,7 +135,7 @@ func TestBundleLifecycle(t *testing.T) {
 	}
 
 	// The server goes down: the active revision stays, and says why.
-	srv.setDown(true)
+	srv.SetDown(true)
 	err = e.Reload(ctx)
 	require.True(t, err != nil)
 	require.Contains(t, err.Error(), "HTTP 503")
@@ -278,9 +148,7 @@ func TestBundleLifecycle(t *testing.T) {
 	require.Equal(t, 1.0, counter(t, reg, "arbiter_policy_reloads_total", "result", ResultLoadError))
 
 	// Back, and serving the active bundle again: a 304 ends the failure.
-	srv.mu.Lock()
-	srv.body, srv.etag, srv.down = kept, goodETag, false
-	srv.mu.Unlock()
+	srv.ServeWithETag(kept, goodETag)
 	require.NoError(t, e.Reload(ctx))
 	st = e.Status()
 	require.Equal(t, good, st.Revision)
@@ -295,13 +163,13 @@ func TestBundleLifecycle(t *testing.T) {
 // and takes the server's bundle once it is up.
 func TestBundleServerDownAtStart(t *testing.T) {
 	ctx := context.Background()
-	a, _ := testKeys(t)
+	a, _ := bundletest.Keys(t)
 	dir := basicSet(t)
-	srv := newBundleServer(t)
-	srv.setDown(true)
+	srv := bundletest.NewServer(t)
+	srv.SetDown(true)
 	lastGood := filepath.Join(t.TempDir(), "bundle.tar.gz")
 
-	_, _, _, err := bundleEngine(t, srv.URL+"/b.tar.gz", a.public, lastGood)
+	_, _, _, err := bundleEngine(t, srv.URL+"/b.tar.gz", a.Public, lastGood)
 	require.True(t, err != nil, "started without a bundle")
 	require.Contains(t, err.Error(), "fetch "+srv.URL+"/b.tar.gz: HTTP 503")
 	require.Contains(t, err.Error(), "no last good bundle to start on")
@@ -309,13 +177,13 @@ func TestBundleServerDownAtStart(t *testing.T) {
 	// Nothing listening at all is the same.
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closed.Close()
-	_, _, _, err = bundleEngine(t, closed.URL+"/b.tar.gz", a.public, lastGood)
+	_, _, _, err = bundleEngine(t, closed.URL+"/b.tar.gz", a.Public, lastGood)
 	require.True(t, err != nil, "started without a bundle")
 	require.Contains(t, err.Error(), "connection refused")
 
 	// A bundle from an earlier run.
-	require.NoError(t, keepLastGood(lastGood, buildBundle(t, dir, "r1", a.private)))
-	e, reg, logs, err := bundleEngine(t, srv.URL+"/b.tar.gz", a.public, lastGood)
+	require.NoError(t, keepLastGood(lastGood, bundletest.Build(t, dir, "r1", a.Private)))
+	e, reg, logs, err := bundleEngine(t, srv.URL+"/b.tar.gz", a.Public, lastGood)
 	require.NoError(t, err)
 	st := e.Status()
 	require.Equal(t, "r1", st.Revision)
@@ -334,18 +202,18 @@ func TestBundleServerDownAtStart(t *testing.T) {
 
 	// Up, with a newer bundle: Poll takes it.
 	writeFile(t, dir, "rules.rego", rulesWithMarker(t, "b"))
-	srv.serve(buildBundle(t, dir, "r2", a.private))
+	srv.Serve(bundletest.Build(t, dir, "r2", a.Private))
 	pctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- e.Poll(pctx) }()
 	eventually(t, 10*time.Second, func() bool { return e.Status().Revision == "r2" })
-	n := srv.count()
-	eventually(t, 10*time.Second, func() bool { return srv.count() > n+1 }, "polling goes on")
+	n := srv.Requests()
+	eventually(t, 10*time.Second, func() bool { return srv.Requests() > n+1 }, "polling goes on")
 	stop()
 	require.NoError(t, <-done)
 	st = e.Status()
 	require.Equal(t, "", st.LastError)
-	require.Equal(t, srv.currentETag(), srv.lastIfNoneMatch(), "polls after the download send its ETag")
+	require.Equal(t, srv.ETag(), srv.LastIfNoneMatch(), "polls after the download send its ETag")
 	d, err = e.Decide(ctx, driftInput(110))
 	require.NoError(t, err)
 	require.Equal(t, 1, len(d.Actions))
@@ -355,25 +223,25 @@ func TestBundleServerDownAtStart(t *testing.T) {
 // TestBundleStartRefusesBadBundle: a server whose bundle does not verify
 // at start is treated as down: the last good bundle, or no start.
 func TestBundleStartRefusesBadBundle(t *testing.T) {
-	a, b := testKeys(t)
+	a, b := bundletest.Keys(t)
 	dir := basicSet(t)
-	srv := newBundleServer(t)
-	srv.serve(buildBundle(t, dir, "evil", b.private))
-	_, _, _, err := bundleEngine(t, srv.URL, a.public, "")
+	srv := bundletest.NewServer(t)
+	srv.Serve(bundletest.Build(t, dir, "evil", b.Private))
+	_, _, _, err := bundleEngine(t, srv.URL, a.Public, "")
 	require.True(t, err != nil, "a bundle signed with another key was accepted")
 	require.Contains(t, err.Error(), "failed to verify JWT signature")
 
 	lastGood := filepath.Join(t.TempDir(), "bundle.tar.gz")
-	require.NoError(t, keepLastGood(lastGood, buildBundle(t, dir, "good", a.private)))
-	e, _, _, err := bundleEngine(t, srv.URL, a.public, lastGood)
+	require.NoError(t, keepLastGood(lastGood, bundletest.Build(t, dir, "good", a.Private)))
+	e, _, _, err := bundleEngine(t, srv.URL, a.Public, lastGood)
 	require.NoError(t, err)
 	require.Equal(t, "good", e.Status().Revision)
 	require.Contains(t, e.Status().LastError, "failed to verify JWT signature")
 
 	// A last good bundle that no longer verifies (the key was rotated) is
 	// no way to start either.
-	srv.setDown(true)
-	_, _, _, err = bundleEngine(t, srv.URL, b.public, lastGood)
+	srv.SetDown(true)
+	_, _, _, err = bundleEngine(t, srv.URL, b.Public, lastGood)
 	require.True(t, err != nil, "started on a bundle that does not verify")
 	require.Contains(t, err.Error(), "HTTP 503; last good bundle")
 }
@@ -381,15 +249,15 @@ func TestBundleStartRefusesBadBundle(t *testing.T) {
 // TestBundleRevisionWithOverrides: local overrides change what decides,
 // so the recorded revision says so.
 func TestBundleRevisionWithOverrides(t *testing.T) {
-	a, _ := testKeys(t)
-	raw := buildBundle(t, basicSet(t), "r7", a.private)
-	set, err := LoadBundle(context.Background(), raw, BundleSource{VerificationKey: a.public}, map[string]any{"thresholds": map[string]any{"drift": 50}})
+	a, _ := bundletest.Keys(t)
+	raw := bundletest.Build(t, basicSet(t), "r7", a.Private)
+	set, err := LoadBundle(context.Background(), raw, BundleSource{VerificationKey: a.Public}, map[string]any{"thresholds": map[string]any{"drift": 50}})
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(set.Revision(), "r7+data."), set.Revision())
 	d, err := set.Decide(context.Background(), driftInput(110))
 	require.NoError(t, err)
 	require.Equal(t, 0, len(d.Actions), "the override applies")
-	_, err = LoadBundle(context.Background(), raw, BundleSource{VerificationKey: a.public}, map[string]any{"thresholdz": 1})
+	_, err = LoadBundle(context.Background(), raw, BundleSource{VerificationKey: a.Public}, map[string]any{"thresholdz": 1})
 	require.True(t, err != nil)
 	require.Contains(t, err.Error(), "data.thresholdz: no such key")
 }
