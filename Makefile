@@ -7,11 +7,18 @@ PKGS    := ./...
 BENCH   ?= .
 COUNT   ?= 1
 
-.PHONY: run build plugins test test-go test-race test-policies bench bench-load demo lint fmt check clean
+.PHONY: run build plugins plugin-ntfy test test-go test-race test-policies bench bench-load demo lint fmt check clean
 
 # The bundled plugins are compiled to Wasm and embedded into the binary.
 plugins:
 	plugins/build.sh plugins/bundled bundled >/dev/null
+
+# The example plugin in C, rebuilt from examples/plugins/ntfy/ntfy.c into
+# the committed ntfy.wasm. Needs clang, lld and wasi-libc (Debian: apt-get
+# install clang lld wasi-libc libclang-rt-dev-wasm32); its test checks that
+# the committed module is current wherever they are installed.
+plugin-ntfy:
+	examples/plugins/ntfy/build.sh
 
 build: plugins
 	$(GO) build -o $(BIN) ./cmd/arbiter
