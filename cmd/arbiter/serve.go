@@ -82,7 +82,8 @@ func loadConfig(fs *pflag.FlagSet) (config.Config, error) {
 			changed.AddFlag(f)
 		}
 	})
-	cfg, err := config.Load(config.Sources{File: file, Environ: os.Environ(), Flags: changed})
+	cfg, err := config.Load(config.Sources{File: file, Environ: os.Environ(), Flags: changed,
+		NotConfig: []string{envServer, envOutput, envSimToken}})
 	if err != nil {
 		return cfg, fmt.Errorf("%w (see arbiter serve --help)", err)
 	}

@@ -137,9 +137,10 @@ would name its host:
 Without --token or ` + envSimToken + ` a token is generated and shown once.`,
 		Example: `  export ` + envSimToken + `=simtok_example_0123456789
   arbiter sim serve --listen 127.0.0.1:8090 &
-  curl -s -H "Authorization: Bearer $` + envSimToken + `" -H 'Content-Type: application/json' \
-    -d '{"url":"http://127.0.0.1:3000/webhooks/pacspace"}' 127.0.0.1:8090/dashboard/webhooks
-  curl -s -H "Authorization: Bearer $(arbiter sim jwt)" 127.0.0.1:8090/balance-api/dashboard/webhooks`,
+  curl -sS --fail-with-body --retry 5 --retry-connrefused -H "Authorization: Bearer $` + envSimToken + `" \
+    -H 'Content-Type: application/json' -d '{"url":"http://127.0.0.1:3000/webhooks/pacspace"}' \
+    127.0.0.1:8090/dashboard/webhooks
+  curl -sS --fail-with-body -H "Authorization: Bearer $(arbiter sim jwt)" 127.0.0.1:8090/balance-api/dashboard/webhooks`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := newSimLogger(level)
@@ -170,7 +171,8 @@ func newSimJWTCmd() *cobra.Command {
 		Short: "Print a bearer JWT for the dashboard's balance-api dialect",
 		Long: `Print a bearer JWT the sim's balance-api dialect (seed 003) accepts: HS256,
 signed with the sim's token (--token or ` + envSimToken + `), valid for 24 hours.`,
-		Example: `  curl -s -H "Authorization: Bearer $(arbiter sim jwt --token "$` + envSimToken + `")" 127.0.0.1:8090/balance-api/dashboard/webhooks`,
+		Example: `  arbiter sim jwt --token "$` + envSimToken + `"
+  JWT=$(arbiter sim jwt)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if token == "" {
@@ -249,9 +251,10 @@ the same events byte for byte.
 Progress goes to standard error once a second; the summary to standard
 output. Exits with status 1 if any delivery was answered otherwise than the
 scenario expected.`,
-		Example: `  arbiter sim run --secret "$PACSPACE_WEBHOOK_SECRET" --count 2000 --fault all=0.02 --truth truth.jsonl
-  arbiter sim run --seed 7 --start 2026-04-10T12:00:00Z --count 2000 --fault all=0.02 --ledger-out ledger.csv --dry-run
-  arbiter sim run --duration 30s --rate 500 --fault reorder=0.05 --fault chain-break=0.01 --dashboard 127.0.0.1:8090`,
+		Example: `  arbiter sim run --seed 7 --start 2026-04-10T12:00:00Z --count 2000 --fault all=0.02 --ledger-out ledger.csv --dry-run
+  arbiter ledger import ledger.csv
+  arbiter sim run --seed 7 --start 2026-04-10T12:00:00Z --count 2000 --fault all=0.02 --secret "$PACSPACE_WEBHOOK_SECRET" --truth truth.jsonl
+  arbiter sim run --duration 5s --rate 500 --fault reorder=0.05 --fault chain-break=0.01 --dashboard 127.0.0.1:8090`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runSim(cmd, o) },
 	}

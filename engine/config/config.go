@@ -193,6 +193,9 @@ type Sources struct {
 	File    string         // YAML file; empty for none
 	Environ []string       // KEY=VALUE pairs, normally os.Environ()
 	Flags   *pflag.FlagSet // flags named after config keys (--log-level → log.level)
+	// NotConfig names ARBITER_ variables that other commands read (the
+	// admin client's ARBITER_SERVER): they are neither keys nor errors.
+	NotConfig []string
 }
 
 // Load builds the configuration from defaults and src, and validates it.
@@ -211,7 +214,7 @@ func Load(src Sources) (Config, error) {
 			return Config{}, fmt.Errorf("config: %s: %w", src.File, err)
 		}
 	}
-	env, err := envLayer(src.Environ, known)
+	env, err := envLayer(src.Environ, known, src.NotConfig)
 	if err != nil {
 		return Config{}, err
 	}
@@ -387,7 +390,7 @@ func ValidEndpointName(name string) bool {
 // data_dir and ARBITER_LOG_LEVEL is log.level: each variable is matched
 // against the known keys, so underscores inside names stay unambiguous. An
 // ARBITER_ variable that matches no key is an error.
-func envLayer(environ []string, known map[string]struct{}) (map[string]any, error) {
+func envLayer(environ []string, known map[string]struct{}, notConfig []string) (map[string]any, error) {
 	byEnv := make(map[string]string, len(known))
 	for key := range known {
 		byEnv["ARBITER_"+strings.ToUpper(strings.NewReplacer(".", "_").Replace(key))] = key
@@ -406,8 +409,8 @@ func envLayer(environ []string, known map[string]struct{}) (map[string]any, erro
 			out["endpoints."+DefaultEndpoint+".secrets"] = val
 		case name == EnvAdminToken && val != "":
 			out["admin.tokens"] = val
-		case name == EnvConfigFile:
-			// names the file, not a setting
+		case name == EnvConfigFile || slices.Contains(notConfig, name):
+			// names the file, or belongs to another command
 		case strings.HasPrefix(name, "ARBITER_"):
 			key, ok := byEnv[name]
 			if !ok {

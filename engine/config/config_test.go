@@ -131,3 +131,16 @@ func TestLoadErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestNotConfigEnvironment: the variables other commands read (the admin
+// client's ARBITER_SERVER, the sim's token) do not stop arbiter serve, and
+// any other unknown ARBITER_ variable still does.
+func TestNotConfigEnvironment(t *testing.T) {
+	env := []string{"ARBITER_SERVER=http://127.0.0.1:3000", "ARBITER_SIM_TOKEN=simtok_x", "ARBITER_LOG_LEVEL=debug"}
+	c, err := config.Load(config.Sources{Environ: env, NotConfig: []string{"ARBITER_SERVER", "ARBITER_SIM_TOKEN"}})
+	require.NoError(t, err)
+	require.Equal(t, "debug", c.Log.Level)
+	_, err = config.Load(config.Sources{Environ: env, NotConfig: []string{"ARBITER_SERVER"}})
+	require.True(t, err != nil)
+	require.Contains(t, err.Error(), "unknown environment variables ARBITER_SIM_TOKEN")
+}
