@@ -34,7 +34,8 @@ policy.bundle_poll_interval (1m) with its ETag. A bundle that does not
 verify with the configured key or fails its own tests is refused and the
 active revision stays. The last good bundle is kept in the data directory:
 a start while the server is down, or serving a bundle that is refused,
-starts on it, and a first start without one fails.
+starts on it; a first start without one waits up to
+policy.bundle_start_timeout (30s) for the server, then fails.
 
 SIGTERM or SIGINT stops gracefully; SIGHUP reloads the policies (for a
 bundle: asks the server now).`,

@@ -451,6 +451,7 @@ func policySource(cfg config.Config) (policy.Source, error) {
 			VerificationKey: key,
 			SigningAlg:      p.BundleSigningAlg,
 			PollInterval:    p.BundlePollInterval,
+			StartTimeout:    p.BundleStartTimeout,
 			LastGood:        filepath.Join(cfg.DataDir, "policy", "bundle.tar.gz"),
 		}}, nil
 	case p.Dir != "":

@@ -106,11 +106,13 @@ func TestPolicyBundle(t *testing.T) {
 	require.True(t, st.Bundle.StartedOnLastGood)
 	require.Contains(t, st.LastError, "HTTP 503")
 
-	// Without one, it does not start.
+	// Without one, it waits for the server a while, then does not start.
 	cfg.DataDir = t.TempDir()
+	cfg.Policy.BundleStartTimeout = 300 * time.Millisecond
 	_, err = agent.New(context.Background(), cfg, agent.Options{})
 	require.True(t, err != nil, "started without a policy set")
 	require.Contains(t, err.Error(), "no last good bundle to start on")
+	require.Contains(t, err.Error(), "did not answer within 300ms")
 }
 
 // adminGet decodes the data of an admin API answer into v.

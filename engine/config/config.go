@@ -104,6 +104,9 @@ type Policy struct {
 	BundleVerificationKeyFile string        `koanf:"bundle_verification_key_file"`
 	BundleSigningAlg          string        `koanf:"bundle_signing_alg"` // RS256, ES256, HS256, …
 	BundlePollInterval        time.Duration `koanf:"bundle_poll_interval"`
+	// BundleStartTimeout is how long a first start, with no last good
+	// bundle in the data directory, waits for the bundle server.
+	BundleStartTimeout time.Duration `koanf:"bundle_start_timeout"`
 }
 
 // Inbox tunes how acknowledged events move from the journal into the store.
@@ -181,7 +184,7 @@ func Default() Config {
 			DefaultEndpoint: {},
 		},
 		Inbox:    Inbox{BatchSize: 1024, MaxLag: 30 * time.Second, MaxBacklog: 1_000_000},
-		Policy:   Policy{BundleSigningAlg: "RS256", BundlePollInterval: time.Minute},
+		Policy:   Policy{BundleSigningAlg: "RS256", BundlePollInterval: time.Minute, BundleStartTimeout: 30 * time.Second},
 		Worker:   Worker{BatchSize: 256, Grace: 30 * time.Second},
 		Dispatch: Dispatch{MaxAttempts: 8, BaseDelay: time.Second, MaxDelay: 10 * time.Minute, Concurrency: 4},
 		Plugins:  DefaultPlugins(),

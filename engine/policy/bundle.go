@@ -24,6 +24,7 @@ import (
 // Bundle defaults.
 const (
 	DefaultPollInterval   = time.Minute
+	DefaultStartTimeout   = 30 * time.Second
 	DefaultBundleMaxBytes = 64 << 20
 	DefaultSigningAlg     = "RS256" // opa build --signing-alg's default
 	bundleFetchTimeout    = 30 * time.Second
@@ -50,6 +51,9 @@ type BundleSource struct {
 	// so that the agent can start on it while the server is down. Empty
 	// keeps none.
 	LastGood string
+	// StartTimeout is how long an Engine with no last good bundle waits at
+	// start for a server that does not answer; default DefaultStartTimeout.
+	StartTimeout time.Duration
 	// MaxBytes bounds a download, compressed; default DefaultBundleMaxBytes.
 	MaxBytes int64
 	// Client fetches the bundle; default one with a 30 s timeout.
@@ -93,6 +97,9 @@ func (b *BundleSource) withDefaults() *BundleSource {
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = DefaultPollInterval
+	}
+	if c.StartTimeout <= 0 {
+		c.StartTimeout = DefaultStartTimeout
 	}
 	if c.MaxBytes <= 0 {
 		c.MaxBytes = DefaultBundleMaxBytes

@@ -23,14 +23,21 @@ import (
 )
 
 // bundleEngine starts an engine on the bundle at url, keeping the last
-// good bundle in lastGood.
+// good bundle in lastGood; without one it waits 200 ms at most for the
+// server.
 func bundleEngine(t *testing.T, url, publicKey, lastGood string) (*Engine, *prometheus.Registry, *capture.Buffer, error) {
+	t.Helper()
+	return bundleEngineWaiting(t, url, publicKey, lastGood, 200*time.Millisecond)
+}
+
+func bundleEngineWaiting(t *testing.T, url, publicKey, lastGood string, wait time.Duration) (*Engine, *prometheus.Registry, *capture.Buffer, error) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	logs := &capture.Buffer{}
 	e, err := New(context.Background(), Config{
 		Source: Source{Bundle: &BundleSource{
 			URL: url, VerificationKey: publicKey, LastGood: lastGood, PollInterval: 10 * time.Millisecond,
+			StartTimeout: wait,
 		}},
 		Logger:     hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug}),
 		Registerer: reg,
@@ -173,6 +180,8 @@ func TestBundleServerDownAtStart(t *testing.T) {
 	require.True(t, err != nil, "started without a bundle")
 	require.Contains(t, err.Error(), "fetch "+srv.URL+"/b.tar.gz: HTTP 503")
 	require.Contains(t, err.Error(), "no last good bundle to start on")
+	require.Contains(t, err.Error(), "the server did not answer within 200ms")
+	require.True(t, srv.Requests() > 1, "it asked again while it waited")
 
 	// Nothing listening at all is the same.
 	closed := httptest.NewServer(http.NotFoundHandler())
@@ -218,6 +227,26 @@ func TestBundleServerDownAtStart(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, len(d.Actions))
 	require.Contains(t, string(d.Actions[0].Raw), `"marker":"b"`)
+}
+
+// TestBundleServerUpDuringStart: without a last good bundle, a start waits
+// for a server that comes up beside it.
+func TestBundleServerUpDuringStart(t *testing.T) {
+	a, _ := bundletest.Keys(t)
+	srv := bundletest.NewServer(t)
+	srv.SetDown(true)
+	raw := bundletest.Build(t, basicSet(t), "r1", a.Private)
+	go func() {
+		for srv.Requests() < 2 {
+			time.Sleep(time.Millisecond)
+		}
+		srv.Serve(raw)
+	}()
+	e, _, logs, err := bundleEngineWaiting(t, srv.URL, a.Public, filepath.Join(t.TempDir(), "b.tar.gz"), time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, "r1", e.Status().Revision)
+	require.Equal(t, "", e.Status().LastError)
+	require.Contains(t, logs.String(), "waiting for it")
 }
 
 // TestBundleStartRefusesBadBundle: a server whose bundle does not verify

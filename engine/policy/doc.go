@@ -78,9 +78,10 @@
 // whether anything changed, and a bundle whose content changed under the
 // active revision is refused, because decisions would record one revision
 // for two sets. The last bundle that passed is kept on disk so that the
-// agent can start while the server is down; without it, it does not start,
-// since deciding with policies the operator did not publish (the built-in
-// set) would be worse than not deciding.
+// agent can start while the server is down; without it, it waits a while
+// for a server starting beside it and then does not start, since deciding
+// with policies the operator did not publish (the built-in set) would be
+// worse than not deciding.
 //
 // Policies cannot reach the network: http.send and net.lookup_ip_addr are
 // removed from the compiler's capabilities, so a set that calls them fails

@@ -99,28 +99,56 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if err == nil {
 		return e, nil
 	}
-	if e.bundle == nil || e.bundle.LastGood == "" || ctx.Err() != nil {
+	if e.bundle == nil || ctx.Err() != nil {
 		return nil, err
 	}
-	if err := e.startOnLastGood(ctx, err, f); err != nil {
+	if err := e.startWithoutServer(ctx, err, f); err != nil {
 		return nil, err
 	}
 	return e, nil
 }
 
-// startOnLastGood makes the bundle kept in LastGood active when the
-// server's could not be had at start (cause): the agent then decides with
-// the last bundle that passed the gate rather than not at all, and Poll
-// keeps asking for a new one. Without a last good bundle it fails.
-func (e *Engine) startOnLastGood(ctx context.Context, cause error, f *fetched) error {
+// startWithoutServer is what New does when the server's bundle could not
+// be had (cause): it makes the bundle kept in LastGood active, so that the
+// agent decides with the last bundle that passed the gate and Poll keeps
+// asking for a new one. Without one, it waits up to StartTimeout for a
+// server that does not answer (one that starts beside the agent), and
+// otherwise fails: a refused bundle does not change by waiting.
+func (e *Engine) startWithoutServer(ctx context.Context, cause error, f *fetched) error {
 	path := e.bundle.LastGood
 	raw, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	switch {
+	case path != "" && err == nil:
+		return e.startOnLastGood(ctx, cause, f, raw)
+	case path != "" && !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%w; last good bundle: %w", cause, err)
+	case f == nil || f.result != FetchError:
 		return fmt.Errorf("%w; no last good bundle to start on (%s)", cause, path)
 	}
-	if err != nil {
-		return fmt.Errorf("%w; last good bundle: %w", cause, err)
+	e.log.Warn("policy bundle server unavailable and no last good bundle; waiting for it",
+		"url", displayURL(e.bundle.URL), "for", e.bundle.StartTimeout, "error", cause)
+	deadline := time.Now().Add(e.bundle.StartTimeout)
+	for delay := 250 * time.Millisecond; time.Now().Before(deadline); delay = min(2*delay, 4*time.Second) {
+		t := time.NewTimer(min(delay, time.Until(deadline)))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		if f, cause = e.reloadLocked(ctx); cause == nil {
+			return nil
+		}
+		if f == nil || f.result != FetchError {
+			return fmt.Errorf("%w; no last good bundle to start on (%s)", cause, path)
+		}
 	}
+	return fmt.Errorf("%w; no last good bundle to start on (%s), and the server did not answer within %s", cause, path, e.bundle.StartTimeout)
+}
+
+// startOnLastGood makes raw, the bundle kept in LastGood, active.
+func (e *Engine) startOnLastGood(ctx context.Context, cause error, f *fetched, raw []byte) error {
+	path := e.bundle.LastGood
 	set, err := LoadBundle(ctx, raw, *e.bundle, e.cfg.Source.DataOverrides)
 	if err != nil {
 		return fmt.Errorf("%w; last good bundle %s: %w", cause, path, err)
