@@ -7,7 +7,7 @@ PKGS    := ./...
 BENCH   ?= .
 COUNT   ?= 1
 
-.PHONY: run build plugins plugin-ntfy test test-go test-race test-policies bench bench-load demo lint fmt check clean
+.PHONY: run build plugins plugin-ntfy test test-examples test-go test-race test-policies bench bench-load demo lint fmt check clean
 
 # The bundled plugins are compiled to Wasm and embedded into the binary.
 plugins:
@@ -40,6 +40,12 @@ test-policies:
 	$(GO) tool opa test policies/ --coverage --threshold 90 >/dev/null
 	$(GO) tool opa test policies/ -v | tail -n 1
 	$(GO) tool opa test policies/ examples/policies/ | tail -n 1
+
+# Every --help example and every README shell block, run as written, each
+# in a world of its own network namespace (unshare -n: run as root). A few
+# minutes; CI runs it after make test.
+test-examples: plugins
+	ARBITER_TEST_EXAMPLES=1 $(GO) test -count=1 -parallel 4 -run TestExamples ./cmd/arbiter
 
 bench: plugins
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(COUNT) $(PKGS)

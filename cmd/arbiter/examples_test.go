@@ -51,8 +51,8 @@ type example struct {
 // which must fail and print NNN, and no line may print an API's error
 // envelope; an example that serves passes once its URL answers (world.sh).
 //
-// It takes about a minute, so it runs with make test-examples (set
-// ARBITER_TEST_EXAMPLES=1), which CI runs.
+// It takes minutes, so it runs with make test-examples (which sets
+// ARBITER_TEST_EXAMPLES=1), and CI runs that.
 func TestExamples(t *testing.T) {
 	if os.Getenv("ARBITER_TEST_EXAMPLES") == "" {
 		t.Skip("runs with make test-examples (ARBITER_TEST_EXAMPLES=1)")
@@ -303,7 +303,7 @@ func goEnv(t *testing.T) []string {
 	}
 	v := strings.Split(strings.TrimSpace(string(out)), "\n")
 	return []string{"GOCACHE=" + v[0], "GOMODCACHE=" + v[1], "GOPATH=" + v[2], "GOPROXY=off", "GOTOOLCHAIN=local",
-		"GOFLAGS=-buildvcs=false"}
+		"GOFLAGS=" + os.Getenv("GOFLAGS")}
 }
 
 func safeName(name string) string {

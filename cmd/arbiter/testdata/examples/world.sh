@@ -31,7 +31,7 @@ cp examples/policies/large-refund/*.rego policies.next/
 http_status() {
 	local rest=${1#http://} hostport path status=
 	hostport=${rest%%/*} path=/${rest#*/}
-	exec 3<>"/dev/tcp/${hostport%:*}/${hostport#*:}" 2>/dev/null || return 1
+	{ exec 3<>"/dev/tcp/${hostport%:*}/${hostport#*:}"; } 2>/dev/null || return 1
 	printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$path" "$hostport" >&3
 	read -r _ status _ <&3
 	exec 3<&-
