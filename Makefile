@@ -45,7 +45,7 @@ test-policies:
 # in a world of its own network namespace (unshare -n: run as root). A few
 # minutes; CI runs it after make test.
 test-examples: plugins
-	ARBITER_TEST_EXAMPLES=1 $(GO) test -count=1 -parallel 4 -run TestExamples ./cmd/arbiter
+	ARBITER_TEST_EXAMPLES=1 $(GO) test -count=1 -parallel 3 -run TestExamples ./cmd/arbiter
 
 bench: plugins
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(COUNT) $(PKGS)

@@ -59,10 +59,12 @@ start_agent() {
 	arbiter serve --config "$fixtures/arbiter.yaml" >>.world/agent.log 2>&1 &
 	agent=$!
 	wait_for 300 http_ok http://127.0.0.1:3000/readyz || { echo "world: the agent did not start" >&2; return 1; }
-	# Seed what the examples look up: evt_01j9z0042 (the fixture delta of
-	# cus_8421) and its alert's failed Slack delivery, enough events for
-	# seq:42, and the ledger record ref_inv_20260410_0042.
-	arbiter emit --event-id evt_01j9z0042 delta.verified >/dev/null &&
+	# Seed what the examples look up: cus_8421's proof chain (the fixture
+	# delta), evt_01j9z0042 and its alert's failed Slack delivery (a delta
+	# without a proof, decided at once rather than after worker.grace),
+	# enough events for seq:42, and the ledger record ref_inv_20260410_0042.
+	arbiter emit delta.verified >/dev/null &&
+		arbiter emit --event-id evt_01j9z0042 - <"$fixtures/unproven-delta.json" >/dev/null &&
 		arbiter load --count 60 --shape delta --quiet >/dev/null &&
 		wait_for 300 dead_letter &&
 		arbiter ledger import submitted-2026-04.csv >/dev/null ||
