@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -170,24 +171,25 @@ func (b *BundleSource) fetch(ctx context.Context, etag string) (raw []byte, newE
 	return raw, resp.Header.Get("ETag"), nil
 }
 
-// LoadBundle verifies a bundle's signature with src's key and loads it as
-// Load loads a directory: it compiles, and its own _test.rego tests must
-// pass. The set's revision is the bundle manifest's revision (followed by
-// +data.HASH when overrides change its data), or the content hash when
-// the manifest has none. A bundle that is not a signed rego bundle is
-// refused with a *BundleError.
-func LoadBundle(ctx context.Context, raw []byte, src BundleSource, overrides map[string]any) (*Set, error) {
-	s := src.withDefaults()
-	if s.VerificationKey == "" {
+// LoadBundle verifies the signature of raw, a bundle of src.Bundle, with
+// its key and loads it as Load loads a directory: it compiles, and its own
+// _test.rego tests must pass. The set's revision is the bundle manifest's
+// revision (followed by +data.HASH when src's overrides change its data),
+// or the content hash when the manifest has none. A bundle that is not a
+// signed rego bundle is refused with a *BundleError.
+func LoadBundle(ctx context.Context, raw []byte, src Source) (*Set, error) {
+	s := src.Bundle
+	if s == nil || s.VerificationKey == "" {
 		return nil, errors.New("policy: bundle: no verification key: bundles must be signed")
 	}
+	alg := cmp.Or(s.SigningAlg, DefaultSigningAlg)
 	verify := bundle.NewVerificationConfig(map[string]*bundle.KeyConfig{
-		bundleKeyID: {Key: s.VerificationKey, Algorithm: s.SigningAlg, Scope: s.Scope},
+		bundleKeyID: {Key: s.VerificationKey, Algorithm: alg, Scope: s.Scope},
 	}, bundleKeyID, s.Scope, nil)
 	b, err := bundle.NewReader(bytes.NewReader(raw)).
 		WithBundleVerificationConfig(verify).
 		WithRegoVersion(ast.RegoV1).
-		WithSizeLimitBytes(s.MaxBytes).
+		WithSizeLimitBytes(cmp.Or(s.MaxBytes, DefaultBundleMaxBytes)).
 		Read()
 	if err != nil {
 		return nil, &BundleError{Err: err}
@@ -200,15 +202,15 @@ func LoadBundle(ctx context.Context, raw []byte, src BundleSource, overrides map
 		return nil, &BundleError{Err: err}
 	}
 	revision := b.Manifest.Revision
-	if revision != "" && len(overrides) > 0 {
-		o, err := json.Marshal(overrides)
+	if revision != "" && len(src.DataOverrides) > 0 {
+		o, err := json.Marshal(src.DataOverrides)
 		if err != nil {
 			return nil, fmt.Errorf("policy: bundle: overrides: %w", err)
 		}
 		sum := sha256.Sum256(o)
 		revision += "+data." + hex.EncodeToString(sum[:6])
 	}
-	return load(ctx, snap, overrides, revision)
+	return load(ctx, snap, src, revision)
 }
 
 // bundleSnapshot turns a bundle into the snapshot Load compiles: its

@@ -280,13 +280,15 @@ func TestBundleStartRefusesBadBundle(t *testing.T) {
 func TestBundleRevisionWithOverrides(t *testing.T) {
 	a, _ := bundletest.Keys(t)
 	raw := bundletest.Build(t, basicSet(t), "r7", a.Private)
-	set, err := LoadBundle(context.Background(), raw, BundleSource{VerificationKey: a.Public}, map[string]any{"thresholds": map[string]any{"drift": 50}})
+	src := Source{Bundle: &BundleSource{VerificationKey: a.Public}, DataOverrides: map[string]any{"thresholds": map[string]any{"drift": 50}}}
+	set, err := LoadBundle(context.Background(), raw, src)
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(set.Revision(), "r7+data."), set.Revision())
 	d, err := set.Decide(context.Background(), driftInput(110))
 	require.NoError(t, err)
 	require.Equal(t, 0, len(d.Actions), "the override applies")
-	_, err = LoadBundle(context.Background(), raw, BundleSource{VerificationKey: a.Public}, map[string]any{"thresholdz": 1})
+	src.DataOverrides = map[string]any{"thresholdz": 1}
+	_, err = LoadBundle(context.Background(), raw, src)
 	require.True(t, err != nil)
 	require.Contains(t, err.Error(), "data.thresholdz: no such key")
 }

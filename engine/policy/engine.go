@@ -149,7 +149,7 @@ func (e *Engine) startWithoutServer(ctx context.Context, cause error, f *fetched
 // startOnLastGood makes raw, the bundle kept in LastGood, active.
 func (e *Engine) startOnLastGood(ctx context.Context, cause error, f *fetched, raw []byte) error {
 	path := e.bundle.LastGood
-	set, err := LoadBundle(ctx, raw, *e.bundle, e.cfg.Source.DataOverrides)
+	set, err := LoadBundle(ctx, raw, e.cfg.Source)
 	if err != nil {
 		return fmt.Errorf("%w; last good bundle %s: %w", cause, path, err)
 	}
@@ -294,7 +294,7 @@ func (e *Engine) load(ctx context.Context) (*Set, *fetched, error) {
 	if err != nil {
 		return nil, f, err
 	}
-	set, err := LoadBundle(ctx, raw, *e.bundle, e.cfg.Source.DataOverrides)
+	set, err := LoadBundle(ctx, raw, e.cfg.Source)
 	return set, f, err
 }
 

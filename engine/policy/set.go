@@ -92,12 +92,12 @@ func Load(ctx context.Context, src Source) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	return load(ctx, snap, src.DataOverrides, "")
+	return load(ctx, snap, src, "")
 }
 
-// load compiles and gates a snapshot. revision names the set; empty, it is
-// the hash of the snapshot and its merged data.
-func load(ctx context.Context, snap *snapshot, overrides map[string]any, revision string) (*Set, error) {
+// load compiles and gates a snapshot of src. revision names the set;
+// empty, it is the hash of the snapshot and its merged data.
+func load(ctx context.Context, snap *snapshot, src Source, revision string) (*Set, error) {
 	loaded, err := loader.NewFileLoader().
 		WithFS(snap.fs()).
 		WithRegoVersion(ast.RegoV1).
@@ -107,7 +107,7 @@ func load(ctx context.Context, snap *snapshot, overrides map[string]any, revisio
 		return nil, &CompileError{Problems: loaderProblems(err, snap)}
 	}
 	fileData := loaded.Documents
-	data, problems := applyOverrides(fileData, overrides)
+	data, problems := applyOverrides(fileData, src.DataOverrides)
 	if len(problems) > 0 {
 		return nil, &CompileError{Problems: problems}
 	}
