@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/arbiter-dev/arbiter/engine/sim"
+	"github.com/arbiter-dev/arbiter/engine/wasmhost/wasmtest"
 	"github.com/spf13/cobra"
 )
 
@@ -251,8 +252,11 @@ func runWorld(t *testing.T, repo string, files []string, exs []example) {
 			t.Fatal(err)
 		}
 		kind := "run"
-		if ex.serve != "" {
+		switch {
+		case ex.serve != "":
 			kind = "serve " + ex.serve
+		case !strings.Contains(ex.text, "arbiter") && !strings.Contains(ex.text, ":3000"):
+			kind = "alone"
 		}
 		fmt.Fprintf(&manifest, "%s %s\n", safeName(ex.name), kind)
 	}
@@ -266,12 +270,19 @@ func runWorld(t *testing.T, repo string, files []string, exs []example) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	wasmCache, err := wasmtest.CacheDir("examples-wasm-cache")
+	if err == nil {
+		err = os.MkdirAll(wasmCache, 0o755)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.CommandContext(ctx, "unshare", "-n", "bash", world, dir)
 	cmd.Env = append(goEnv(t),
 		"PATH="+os.Getenv("PATH"), "HOME="+filepath.Join(dir, ".world/home"),
 		"PACSPACE_WEBHOOK_SECRET="+exampleSecret, "ARBITER_ADMIN_TOKEN="+exampleToken,
 		"ARBITER_SIM_TOKEN="+exampleSimToken, "ARBITER="+filepath.Join(dir, "bin", "arbiter"),
-		"TMPDIR="+filepath.Join(dir, ".world"))
+		"TMPDIR="+filepath.Join(dir, ".world"), "EXAMPLES_WASM_CACHE="+wasmCache)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("world.sh: %v\n%s", err, out)
 	}

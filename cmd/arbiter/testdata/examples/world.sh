@@ -10,9 +10,10 @@
 # 127.0.0.1:3000 (arbiter.yaml here) seeded with the event, delivery and
 # ledger record the examples look up, and the webhook secret and admin
 # token in the environment. A manifest line is "NAME run" (the example
-# runs to the end, the agent up) or "NAME serve URL" (the example starts a
-# server, alone: it passes once URL answers with a status below 500, and
-# is then stopped).
+# runs to the end, the agent up), "NAME alone" (the same without the
+# agent, for an example that names neither arbiter nor its port) or
+# "NAME serve URL" (the example starts a server, alone: it passes once URL
+# answers with a status below 500, and is then stopped).
 set -uo pipefail
 dir=$1
 fixtures=$(cd "$(dirname "$0")" && pwd)
@@ -56,17 +57,22 @@ wait_for() {
 
 agent=
 start_agent() {
+	# Worlds share the compiled plugins, as restarts of one agent would.
+	mkdir -p .world/data
+	[[ -n ${EXAMPLES_WASM_CACHE:-} ]] && ln -s "$EXAMPLES_WASM_CACHE" .world/data/wasm-cache
 	arbiter serve --config "$fixtures/arbiter.yaml" >>.world/agent.log 2>&1 &
 	agent=$!
 	wait_for 300 http_ok http://127.0.0.1:3000/readyz || { echo "world: the agent did not start" >&2; return 1; }
 	# Seed what the examples look up: cus_8421's proof chain (the fixture
-	# delta), evt_01j9z0042 and its alert's failed Slack delivery (a delta
-	# without a proof, decided at once rather than after worker.grace),
-	# enough events for seq:42, and the ledger record ref_inv_20260410_0042.
+	# delta, held for its predecessor), evt_01j9z0042 and its alert's
+	# failed Slack delivery (another customer's delta without a proof,
+	# decided at once rather than after worker.grace), enough events for
+	# seq:42, and the ledger record ref_inv_20260410_0042.
 	arbiter emit delta.verified >/dev/null &&
 		arbiter emit --event-id evt_01j9z0042 - <"$fixtures/unproven-delta.json" >/dev/null &&
 		arbiter load --count 60 --shape delta --quiet >/dev/null &&
 		wait_for 300 dead_letter &&
+		wait_for 300 arbiter chains cus_8421 >/dev/null 2>&1 &&
 		arbiter ledger import submitted-2026-04.csv >/dev/null ||
 		{ echo "world: seeding failed" >&2; return 1; }
 }
@@ -84,8 +90,8 @@ trap stop_agent EXIT
 while read -r -u 4 name kind url; do
 	script=.examples/$name.sh log=.examples/$name.log
 	case $kind in
-	run)
-		if [[ -z $agent ]] && ! start_agent >"$log" 2>&1; then
+	run | alone)
+		if [[ $kind == run && -z $agent ]] && ! start_agent >"$log" 2>&1; then
 			cat .world/agent.log >>"$log"
 			echo 1 >".examples/$name.rc"
 			continue
