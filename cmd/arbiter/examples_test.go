@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/arbiter-dev/arbiter/engine/sim"
+	"github.com/arbiter-dev/arbiter/engine/testing/bundletest"
 	"github.com/arbiter-dev/arbiter/engine/wasmhost/wasmtest"
 	"github.com/spf13/cobra"
 )
@@ -244,6 +245,14 @@ func runWorld(t *testing.T, repo string, files []string, exs []example) {
 		}
 	}
 	if err := os.Symlink(arbiterBin, filepath.Join(dir, "bin", "arbiter")); err != nil {
+		t.Fatal(err)
+	}
+	// The operator's signed bundle of the default set, and its key.
+	key, _ := bundletest.Keys(t)
+	if err := os.WriteFile(filepath.Join(dir, "bundle.tar.gz"), bundletest.Build(t, filepath.Join(repo, "policies"), "2026.04.10-1", key.Private), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bundle.pub.pem"), []byte(key.Public), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var manifest strings.Builder

@@ -5,7 +5,8 @@
 # namespace (unshare -n), so that the examples' own addresses, 127.0.0.1:3000
 # and :8090, are free and nothing reaches past loopback.
 #
-# DIR is a copy of the repository with bin/arbiter. The world adds what the
+# DIR is a copy of the repository with bin/arbiter and a signed bundle of
+# the default set (bundle.tar.gz, bundle.pub.pem). The world adds what the
 # examples name: the user's files (this directory's fixtures), an agent on
 # 127.0.0.1:3000 (arbiter.yaml here) seeded with the event, delivery and
 # ledger record the examples look up, and the webhook secret and admin
