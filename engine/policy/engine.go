@@ -72,7 +72,9 @@ func (s *state) record(f *fetched) {
 
 // New loads, compiles and tests cfg.Source and returns an engine with it
 // active. An initial set that does not pass the gate is an error: the agent
-// does not run without policies it can trust.
+// does not run without policies it can trust. For a bundle source whose
+// server is down or serves a refused bundle, the last good bundle kept on
+// disk is such a set (see startWithoutServer).
 func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
