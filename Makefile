@@ -45,6 +45,7 @@ test-policies:
 # in a world of its own network namespace (unshare -n: run as root). A few
 # minutes; CI runs it after make test.
 test-examples: plugins
+	$(GO) tool opa version >/dev/null   # built once here, not inside an example's time limit
 	ARBITER_TEST_EXAMPLES=1 $(GO) test -count=1 -parallel 3 -run TestExamples ./cmd/arbiter
 
 bench: plugins
