@@ -10,7 +10,8 @@
 # with -trimpath. Not -ldflags="-s -w": it drops only the name section (2% of
 # a module, no measurable load time) and with it the function names in
 # wazero's stack traces.
-# Hand-written .wat guests are reassembled when wat2wasm (wabt) is installed;
+# Hand-written .wat guests are reassembled when wat2wasm (wabt) is installed,
+# and C plugins (examples/plugins/ntfy) rebuilt when clang and wasi-libc are;
 # otherwise their checked-in .wasm is copied. Builds run in parallel, one per
 # CPU. Called by `make plugins`.
 set -euo pipefail
@@ -44,6 +45,13 @@ for dir in "${dirs[@]}"; do
 	esac
 	if grep -qsx 'package main' "$dir"/*.go; then
 		jobs+=("$dir $dest")
+	elif [[ -f $dir/$name.c ]]; then
+		if "$dir/build.sh" --available; then
+			"$dir/build.sh" "$dest"
+		else
+			cp "$dir/$name.wasm" "$dest"
+		fi
+		echo "$dest"
 	elif [[ -f $dir/$name.wat ]]; then
 		if command -v wat2wasm >/dev/null; then
 			wat2wasm "$dir/$name.wat" -o "$dir/$name.wasm"

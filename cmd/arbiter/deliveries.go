@@ -134,8 +134,8 @@ func newDeliveriesGetCmd(o *clientOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "get ID",
 		Short: "Show one delivery with its action and every attempt",
-		Example: `  arbiter deliveries get dlv_3f9a1c07d2b84e6a5c0d9e12
-  arbiter deliveries get dlv_3f9a1c07d2b84e6a5c0d9e12 --output json`,
+		Example: `  arbiter deliveries get dlv_cbc0102c8b70001a17fe8a9d
+  arbiter deliveries get dlv_cbc0102c8b70001a17fe8a9d --output json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client(cmd)
@@ -263,7 +263,7 @@ func newDeliveriesRetryCmd(o *clientOptions) *cobra.Command {
 attempts (dispatch.max_attempts, with backoff). Its attempt history is kept
 and the next attempt is numbered after it. Only failed deliveries can be
 retried: any other status is an error that names it.`,
-		Example: `  arbiter deliveries retry dlv_3f9a1c07d2b84e6a5c0d9e12`,
+		Example: `  arbiter deliveries retry dlv_cbc0102c8b70001a17fe8a9d`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client(cmd)

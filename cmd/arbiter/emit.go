@@ -78,7 +78,7 @@ response was not 2xx.`,
   arbiter emit --scheme legacy batch.verified
   arbiter emit --timestamp -10m test              # stale: expect 401
   arbiter emit --count 3 --event-id evt_same test # the same id three times
-  jq -c . my-event.json | arbiter emit -`,
+  printf '%s' '{"event":"test","timestamp":"2026-04-10T12:00:00.000Z","data":{}}' | arbiter emit -`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.list {

@@ -271,8 +271,8 @@ be added (+) or removed (-), then a summary. Nothing is executed or stored.
 Without --policy-dir the agent's active policy set decides; with it, the set
 in that directory on the agent's host, loaded as the agent would load it:
 with its data overrides, compiled, and only if its tests pass.`,
-		Example: `  arbiter events replay --policy-dir /etc/arbiter/policies.next
-  arbiter events replay --since 2026-04-10T00:00:00Z --event evt_1 --event evt_2`,
+		Example: `  arbiter events replay --policy-dir "$PWD/policies.next"
+  arbiter events replay --since 2026-04-10T00:00:00Z --event evt_01j9z0042`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := o.client(cmd)

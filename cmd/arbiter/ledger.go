@@ -257,7 +257,7 @@ by its CSV line or JSON array index (from 0); the exit status is 1 if any
 record was rejected.`,
 		Example: `  arbiter ledger import submitted-2026-04.csv
   arbiter ledger import records.json --output json
-  generate-records | arbiter ledger import -`,
+  gunzip -c records.csv.gz | arbiter ledger import -`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client(cmd)

@@ -44,9 +44,9 @@ Legacy batch-shaped bodies contain only strings and integers, so they also
 verify on the seed Express agent, which signs JSON.stringify(req.body).
 
 Exits with status 1 if any request went without a 2xx response.`,
-		Example: `  arbiter load --secret "$PACSPACE_WEBHOOK_SECRET" --duration 10s
-  arbiter load --url http://127.0.0.1:3000/webhooks/pacspace --scheme legacy --shape batch --connections 32 --json
-  arbiter load --count 10000 --rate 2000 --shape delta`,
+		Example: `  arbiter load --secret "$PACSPACE_WEBHOOK_SECRET" --duration 3s
+  arbiter load --url http://127.0.0.1:3000/webhooks/pacspace --scheme legacy --shape batch --connections 32 --count 2000 --json
+  arbiter load --count 4000 --rate 2000 --shape delta`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error

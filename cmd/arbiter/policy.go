@@ -24,6 +24,8 @@ const defaultPolicyDir = "policies"
 type policyOptions struct {
 	dir          string
 	dataOverride string
+	// A signed bundle instead of a directory, and what verifies it.
+	bundle, keyFile, signingAlg string
 }
 
 func newPolicyCmd() *cobra.Command {
@@ -35,7 +37,9 @@ func newPolicyCmd() *cobra.Command {
 Both subcommands load the set exactly as the agent does on a hot reload: it
 must compile, a rule must define data.arbiter.decision, and every test must
 pass. Without --dir, ./policies is used if it exists, else the default set
-built into the binary.`,
+built into the binary. --bundle reads a signed bundle file (opa build
+--signing-key) instead, verified with --verification-key-file as the agent
+verifies policy.bundle_url's.`,
 	}
 	cmd.AddCommand(newPolicyTestCmd(), newPolicyEvalCmd())
 	return cmd
@@ -45,6 +49,34 @@ func addPolicyFlags(cmd *cobra.Command, o *policyOptions) {
 	f := cmd.Flags()
 	f.StringVar(&o.dir, "dir", defaultPolicyDir, "policy directory")
 	f.StringVar(&o.dataOverride, "data-override", "", "JSON file deep-merged over the data files, as policy.data in the agent's config")
+	f.StringVar(&o.bundle, "bundle", "", "a signed bundle file (opa build --signing-key) instead of a directory")
+	f.StringVar(&o.keyFile, "verification-key-file", "", "with --bundle: the PEM public key (or HMAC secret) its signature must verify with")
+	f.StringVar(&o.signingAlg, "signing-alg", policy.DefaultSigningAlg, "with --bundle: the signature's algorithm")
+}
+
+// loadSet loads the policy set the flags name, as the agent would.
+func loadSet(cmd *cobra.Command, o policyOptions) (*policy.Set, error) {
+	src, err := policySource(cmd, o)
+	if err != nil {
+		return nil, err
+	}
+	if o.bundle == "" {
+		return policy.Load(cmd.Context(), src)
+	}
+	if o.keyFile == "" {
+		return nil, errors.New("policy: --bundle needs --verification-key-file: bundles must be signed")
+	}
+	raw, err := os.ReadFile(o.bundle)
+	if err != nil {
+		return nil, fmt.Errorf("policy: --bundle: %w", err)
+	}
+	key, err := os.ReadFile(o.keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("policy: --verification-key-file: %w", err)
+	}
+	src.Dir, src.FS = "", nil
+	src.Bundle = &policy.BundleSource{VerificationKey: string(key), SigningAlg: o.signingAlg}
+	return policy.LoadBundle(cmd.Context(), raw, src)
 }
 
 func newPolicyTestCmd() *cobra.Command {
@@ -61,14 +93,11 @@ Tests run against the data files alone, as they pin the default thresholds;
 --data-override is checked (every key it sets must exist in the data files)
 and changes the revision, as it would in the agent.`,
 		Example: `  arbiter policy test
-  arbiter policy test --dir ./my-policies --data-override overrides.json`,
+  arbiter policy test --dir ./my-policies --data-override overrides.json
+  arbiter policy test --bundle bundle.tar.gz --verification-key-file bundle.pub.pem`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			src, err := policySource(cmd, o)
-			if err != nil {
-				return err
-			}
-			set, err := policy.Load(cmd.Context(), src)
+			set, err := loadSet(cmd, o)
 			out := cmd.OutOrStdout()
 			if ge, ok := errors.AsType[*policy.GateError](err); ok {
 				printTestReport(out, ge.Tests)
@@ -135,11 +164,7 @@ input.`,
 			if err != nil {
 				return fmt.Errorf("policy eval: %w", err)
 			}
-			src, err := policySource(cmd, o)
-			if err != nil {
-				return err
-			}
-			set, err := policy.Load(cmd.Context(), src)
+			set, err := loadSet(cmd, o)
 			if err != nil {
 				return err
 			}
@@ -229,7 +254,7 @@ func policySource(cmd *cobra.Command, o policyOptions) (policy.Source, error) {
 			return src, fmt.Errorf("policy: --data-override %s: want a JSON object: %w", o.dataOverride, err)
 		}
 	}
-	if !cmd.Flags().Changed("dir") {
+	if !cmd.Flags().Changed("dir") && o.bundle == "" {
 		if _, err := os.Stat(o.dir); errors.Is(err, os.ErrNotExist) {
 			fmt.Fprintf(cmd.ErrOrStderr(), "no ./%s directory: using the default policies built into arbiter\n", o.dir)
 			src.FS = policies.FS

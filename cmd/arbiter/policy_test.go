@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/arbiter-dev/arbiter/engine/testing/bundletest"
 	"github.com/arbiter-dev/arbiter/engine/testing/require"
 )
 
@@ -194,4 +195,37 @@ func TestPolicyCmdDefaultsToBuiltInSet(t *testing.T) {
 	require.Contains(t, stderr, "using the default policies built into arbiter")
 	require.Contains(t, out, "PASS: ")
 	require.NotContains(t, out, "FAIL")
+}
+
+// TestPolicyTestBundle: policy test and eval take a signed bundle file, as
+// the agent takes policy.bundle_url's: verified, then gated.
+func TestPolicyTestBundle(t *testing.T) {
+	a, b := bundletest.Keys(t)
+	dir := t.TempDir()
+	write := func(name string, content []byte) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, content, 0o600))
+		return p
+	}
+	good := write("good.tar.gz", bundletest.Build(t, policyDir(t, nil), "2026.04.10-1", a.Private))
+	other := write("other.tar.gz", bundletest.Build(t, policyDir(t, nil), "2026.04.10-2", b.Private))
+	key := write("pub.pem", []byte(a.Public))
+
+	out, _, err := runPolicyCmd(t, "", "test", "--bundle", good, "--verification-key-file", key)
+	require.NoError(t, err)
+	require.Contains(t, out, "PASS  /decision_test.rego:")
+	require.Contains(t, out, "revision 2026.04.10-1: 3 files")
+
+	out, _, err = runPolicyCmd(t, `{"event":"delta.verified","data":{"delta":{"customerId":"c","referenceId":"r","amount":1000}}}`,
+		"eval", "--bundle", good, "--verification-key-file", key, "--input", "-")
+	require.NoError(t, err)
+	require.Contains(t, out, `"revision": "2026.04.10-1"`)
+	require.Contains(t, out, `"reason": "big"`)
+
+	_, _, err = runPolicyCmd(t, "", "test", "--bundle", other, "--verification-key-file", key)
+	require.True(t, err != nil, "a bundle signed with another key passed")
+	require.Contains(t, err.Error(), "policy: bundle refused: failed to verify JWT signature")
+	_, _, err = runPolicyCmd(t, "", "test", "--bundle", good)
+	require.True(t, err != nil)
+	require.Contains(t, err.Error(), "bundles must be signed")
 }

@@ -28,7 +28,17 @@ With no webhook secret configured, the first run generates one for the
 same goes for the admin API's bearer token (admin.tokens,
 ARBITER_ADMIN_TOKEN).
 
-SIGTERM or SIGINT stops gracefully; SIGHUP reloads the policies.`,
+With policy.bundle_url (--policy-bundle-url) the policies come from a
+signed OPA bundle, as opa build --signing-key makes it, polled every
+policy.bundle_poll_interval (1m) with its ETag. A bundle that does not
+verify with the configured key or fails its own tests is refused and the
+active revision stays. The last good bundle is kept in the data directory:
+a start while the server is down, or serving a bundle that is refused,
+starts on it; a first start without one waits up to
+policy.bundle_start_timeout (30s) for the server, then fails.
+
+SIGTERM or SIGINT stops gracefully; SIGHUP reloads the policies (for a
+bundle: asks the server now).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(cmd.Flags())
@@ -57,6 +67,8 @@ func addConfigFlags(fs *pflag.FlagSet) {
 	fs.String("log-level", def.Log.Level, "trace, debug, info, warn or error")
 	fs.String("log-format", def.Log.Format, "text or json")
 	fs.String("policy-dir", "", "policy directory to load, watch and hot-reload (default: the built-in set)")
+	fs.String("policy-bundle-url", "", "signed OPA bundle to load and poll instead of a directory (env ARBITER_POLICY_BUNDLE_URL)")
+	fs.String("policy-bundle-verification-key-file", "", "PEM public key (or HMAC secret) the bundle's signature must verify with")
 }
 
 func loadConfig(fs *pflag.FlagSet) (config.Config, error) {
@@ -71,7 +83,8 @@ func loadConfig(fs *pflag.FlagSet) (config.Config, error) {
 			changed.AddFlag(f)
 		}
 	})
-	cfg, err := config.Load(config.Sources{File: file, Environ: os.Environ(), Flags: changed})
+	cfg, err := config.Load(config.Sources{File: file, Environ: os.Environ(), Flags: changed,
+		NotConfig: []string{envServer, envOutput, envSimToken}})
 	if err != nil {
 		return cfg, fmt.Errorf("%w (see arbiter serve --help)", err)
 	}

@@ -39,9 +39,10 @@ func newSimCmd() *cobra.Command {
 
   sim serve    the dashboard webhook API and the delivery engine alone
   sim run      generate a scenario with injected faults and deliver it to a receiver
-  sim verify   score a running agent against the ground truth of a run`,
+  sim verify   score a running agent against the ground truth of a run
+  sim jwt      a bearer JWT for the dashboard's balance-api dialect`,
 	}
-	cmd.AddCommand(newSimServeCmd(), newSimRunCmd(), newSimVerifyCmd())
+	cmd.AddCommand(newSimServeCmd(), newSimRunCmd(), newSimVerifyCmd(), newSimJWTCmd())
 	return cmd
 }
 
@@ -65,14 +66,15 @@ func simToken(flag string, w io.Writer) string {
 	return t
 }
 
-// serveDashboard serves a sim's dashboard API on addr until ctx ends.
-func serveDashboard(ctx context.Context, s *sim.Sim, addr string, log hclog.Logger) (<-chan error, error) {
+// serveDashboard serves a sim's dashboard API on addr, in dialect at
+// /dashboard, until ctx ends.
+func serveDashboard(ctx context.Context, s *sim.Sim, addr string, dialect sim.Dialect, log hclog.Logger) (<-chan error, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("sim: dashboard: %w", err)
 	}
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	log.Info("listening", "addr", ln.Addr().String())
+	srv := &http.Server{Handler: s.DialectHandler(dialect), ReadHeaderTimeout: 10 * time.Second}
+	log.Info("listening", "addr", ln.Addr().String(), "dialect", string(dialect))
 	done := make(chan error, 1)
 	go func() {
 		err := srv.Serve(ln)
@@ -90,31 +92,62 @@ func serveDashboard(ctx context.Context, s *sim.Sim, addr string, log hclog.Logg
 	return done, nil
 }
 
+// dialectFlag is --dialect: which dialect the dashboard serves at
+// /dashboard.
+type dialectFlag struct{ d sim.Dialect }
+
+func (v *dialectFlag) String() string { return string(v.d) }
+func (v *dialectFlag) Type() string   { return "app|balance-api" }
+func (v *dialectFlag) Set(s string) (err error) {
+	v.d, err = sim.ParseDialect(s)
+	return err
+}
+
+func addDialectFlag(f *pflag.FlagSet, v *dialectFlag) {
+	v.d = sim.DialectApp
+	f.Var(v, "dialect", "the dashboard's dialect at /dashboard: app (seed 002) or balance-api (seed 003); both are also under /app and /balance-api")
+}
+
 func newSimServeCmd() *cobra.Command {
 	var (
 		listen, token, level string
+		dialect              dialectFlag
 		cfg                  sim.Config
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the dashboard webhook API and deliver what it is asked to",
-		Long: `Serve PacSpace's dashboard webhook API (seeds 002 and 003): create, list,
-toggle, test and delete webhooks, the delivery history with its filters,
-CSV export and retries. Deliveries are signed per webhook (v1 or sha256) and
-retried with exponential backoff.
+		Long: `Serve PacSpace's dashboard webhook API: create, list, toggle, test and delete
+webhooks, and (seed 002) the delivery history with its filters, CSV export
+and retries. Deliveries are signed per webhook (v1 or sha256) and retried
+with exponential backoff.
 
-Every route but POST /dashboard/login needs the token, as a bearer token or
-through the session cookie that login sets. Without --token or ` + envSimToken + `
-a token is generated and shown once.`,
-		Example: `  arbiter sim serve --listen 127.0.0.1:8090 --token "$ARBITER_SIM_TOKEN"
-  curl -s -H "Authorization: Bearer $ARBITER_SIM_TOKEN" -d '{"url":"http://127.0.0.1:3000/webhooks/pacspace"}' 127.0.0.1:8090/dashboard/webhooks`,
+The API speaks both documented dialects over the same webhooks, one of them
+at /dashboard (--dialect), and each under a prefix as a client's base URL
+would name its host:
+
+  app          seed 002 (app.pacspace.io), at /app/dashboard: {"success":true,"data":…}
+               envelopes, a paginated list, enabled and lastTriggered; a session
+               cookie from POST /dashboard/login {"token":…}, or the token as a bearer
+  balance-api  seed 003 (balance-api.pacspace.io), at /balance-api/dashboard:
+               {"statusCode":200,"data":…} envelopes, the list as a plain array,
+               active and lastTriggeredAt, sha256= signatures by default; a bearer
+               JWT signed with the token (arbiter sim jwt makes one)
+
+Without --token or ` + envSimToken + ` a token is generated and shown once.`,
+		Example: `  export ` + envSimToken + `=simtok_example_0123456789
+  arbiter sim serve --listen 127.0.0.1:8090 &
+  curl -sS --fail-with-body --retry 5 --retry-connrefused -H "Authorization: Bearer $` + envSimToken + `" \
+    -H 'Content-Type: application/json' -d '{"url":"http://127.0.0.1:3000/webhooks/pacspace"}' \
+    127.0.0.1:8090/dashboard/webhooks
+  curl -sS --fail-with-body -H "Authorization: Bearer $(arbiter sim jwt)" 127.0.0.1:8090/balance-api/dashboard/webhooks`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := newSimLogger(level)
 			cfg.Token, cfg.Logger = simToken(token, cmd.OutOrStdout()), log
 			s := sim.New(cfg)
 			ctx := cmd.Context()
-			done, err := serveDashboard(ctx, s, listen, log.Named("sim"))
+			done, err := serveDashboard(ctx, s, listen, dialect.d, log.Named("sim"))
 			if err != nil {
 				return err
 			}
@@ -124,9 +157,39 @@ a token is generated and shown once.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&listen, "listen", "127.0.0.1:8090", "address of the dashboard API")
-	f.StringVar(&token, "token", "", "dashboard bearer token (env "+envSimToken+"; default generated)")
+	f.StringVar(&token, "token", "", "dashboard token (env "+envSimToken+"; default generated)")
 	f.StringVar(&level, "log-level", "info", "trace, debug, info, warn or error")
+	addDialectFlag(f, &dialect)
 	addSimDeliveryFlags(f, &cfg)
+	return cmd
+}
+
+func newSimJWTCmd() *cobra.Command {
+	var token string
+	cmd := &cobra.Command{
+		Use:   "jwt",
+		Short: "Print a bearer JWT for the dashboard's balance-api dialect",
+		Long: `Print a bearer JWT the sim's balance-api dialect (seed 003) accepts: HS256,
+signed with the sim's token (--token or ` + envSimToken + `), valid for 24 hours.`,
+		Example: `  arbiter sim jwt --token "$` + envSimToken + `"
+  JWT=$(arbiter sim jwt)`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if token == "" {
+				token = os.Getenv(envSimToken)
+			}
+			if token == "" {
+				return errors.New("sim jwt: no token: pass --token or set " + envSimToken)
+			}
+			jwt, err := sim.IssueJWT(token, time.Now())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), jwt)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&token, "token", "", "the sim's dashboard token (env "+envSimToken+")")
 	return cmd
 }
 
@@ -153,6 +216,7 @@ type simRunOptions struct {
 	dryRun, asJSON, quiet           bool
 	jsonFile                        string
 	faults                          faultFlag
+	dialect                         dialectFlag
 	simCfg                          sim.Config
 }
 
@@ -187,9 +251,10 @@ the same events byte for byte.
 Progress goes to standard error once a second; the summary to standard
 output. Exits with status 1 if any delivery was answered otherwise than the
 scenario expected.`,
-		Example: `  arbiter sim run --secret "$PACSPACE_WEBHOOK_SECRET" --count 2000 --fault all=0.02 --truth truth.jsonl
-  arbiter sim run --seed 7 --start 2026-04-10T12:00:00Z --count 2000 --fault all=0.02 --ledger-out ledger.csv --dry-run
-  arbiter sim run --duration 30s --rate 500 --fault reorder=0.05 --fault chain-break=0.01 --dashboard 127.0.0.1:8090`,
+		Example: `  arbiter sim run --seed 7 --start 2026-04-10T12:00:00Z --count 2000 --fault all=0.02 --ledger-out ledger.csv --dry-run
+  arbiter ledger import ledger.csv
+  arbiter sim run --seed 7 --start 2026-04-10T12:00:00Z --count 2000 --fault all=0.02 --secret "$PACSPACE_WEBHOOK_SECRET" --truth truth.jsonl
+  arbiter sim run --duration 5s --rate 500 --fault reorder=0.05 --fault chain-break=0.01 --dashboard 127.0.0.1:8090`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runSim(cmd, o) },
 	}
@@ -211,6 +276,7 @@ scenario expected.`,
 	f.StringVar(&o.ledgerOut, "ledger-out", "", "write the matching ledger records here: CSV, or JSON {\"records\":[…]} for a .json name")
 	f.BoolVar(&o.dryRun, "dry-run", false, "generate and write --truth and --ledger-out, send nothing (needs --count)")
 	f.StringVar(&o.dashboard, "dashboard", "", "also serve the sim's dashboard API on this address")
+	addDialectFlag(f, &o.dialect)
 	f.StringVar(&o.token, "token", "", "dashboard bearer token (env "+envSimToken+"; default generated)")
 	f.BoolVar(&o.asJSON, "json", false, "print the summary as JSON")
 	f.StringVar(&o.jsonFile, "json-file", "", "also write the summary as JSON to this file")
@@ -306,7 +372,7 @@ func runSim(cmd *cobra.Command, o *simRunOptions) error {
 	if o.dashboard != "" {
 		dctx, stop := context.WithCancel(ctx)
 		defer stop()
-		if _, err := serveDashboard(dctx, r.Sim(), o.dashboard, newSimLogger("info").Named("sim")); err != nil {
+		if _, err := serveDashboard(dctx, r.Sim(), o.dashboard, o.dialect.d, newSimLogger("info").Named("sim")); err != nil {
 			return err
 		}
 	}

@@ -3,11 +3,14 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/arbiter-dev/arbiter/engine/sim/scenario"
@@ -117,4 +120,35 @@ func TestSimServe(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, 200, resp.StatusCode)
 	require.NotContains(t, p.stderr.String()+p.stdout.String(), token)
+}
+
+// TestSimServeDialects: --dialect balance-api serves seed 003's dialect at
+// /dashboard, which takes the JWT arbiter sim jwt prints and not the
+// plain token; seed 002's stays under /app.
+func TestSimServeDialects(t *testing.T) {
+	const token = "simtok_test_0123456789abcdef"
+	p := start(t, []string{"ARBITER_SIM_TOKEN=" + token}, "sim", "serve", "--listen", "127.0.0.1:0", "--dialect", "balance-api")
+	jwt, err := exec.Command(arbiterBin, "sim", "jwt", "--token", token).Output()
+	require.NoError(t, err)
+	get := func(path, auth string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, p.url(path), nil)
+		req.Header.Set("Authorization", "Bearer "+auth)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := get("/dashboard/webhooks", strings.TrimSpace(string(jwt)))
+	require.Equal(t, 200, code)
+	require.Equal(t, `{"statusCode":200,"data":[]}`, strings.TrimSpace(body))
+	code, _ = get("/dashboard/webhooks", token)
+	require.Equal(t, 401, code)
+	code, body = get("/app/dashboard/webhooks", token)
+	require.Equal(t, 200, code)
+	require.Contains(t, body, `"success":true`)
+
+	out, err := exec.Command(arbiterBin, "sim", "serve", "--dialect", "v3").CombinedOutput()
+	require.True(t, err != nil, string(out))
+	require.Contains(t, string(out), `want "app" (seed 002) or "balance-api" (seed 003)`)
 }

@@ -114,9 +114,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *Agent, err er
 	// gate puts plugins up about 90 ms sooner warm for 30 ms later
 	// readiness (BENCHMARKS.md, Startup).
 	a.plugins.start(a.began)
-	src := policy.Source{FS: policies.FS, DataOverrides: cfg.Policy.Data}
-	if cfg.Policy.Dir != "" {
-		src = policy.Source{Dir: cfg.Policy.Dir, DataOverrides: cfg.Policy.Data}
+	src, err := policySource(cfg)
+	if err != nil {
+		return nil, err
 	}
 	gate := time.Now()
 	if a.policies, err = policy.New(ctx, policy.Config{Source: src, Logger: log, Registerer: a.registry}); err != nil {
@@ -280,6 +280,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	if a.cfg.Policy.BundleURL != "" {
+		go a.policies.Poll(ctx) // fails only for a source that is not a bundle
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -426,3 +429,33 @@ func newToken(prefix string) (string, error) {
 
 // sinceMs is the time since t, rounded for a log line.
 func sinceMs(t time.Time) string { return time.Since(t).Round(time.Millisecond).String() }
+
+// policySource is the configured policy set: a signed bundle, a directory,
+// or the set built into the binary. The last good bundle is kept in the
+// data directory, so that a start while the bundle server is down has a
+// set to decide with.
+func policySource(cfg config.Config) (policy.Source, error) {
+	p := cfg.Policy
+	switch {
+	case p.BundleURL != "":
+		key := p.BundleVerificationKey
+		if p.BundleVerificationKeyFile != "" {
+			b, err := os.ReadFile(p.BundleVerificationKeyFile)
+			if err != nil {
+				return policy.Source{}, fmt.Errorf("policy.bundle_verification_key_file: %w", err)
+			}
+			key = string(b)
+		}
+		return policy.Source{DataOverrides: p.Data, Bundle: &policy.BundleSource{
+			URL:             p.BundleURL,
+			VerificationKey: key,
+			SigningAlg:      p.BundleSigningAlg,
+			PollInterval:    p.BundlePollInterval,
+			StartTimeout:    p.BundleStartTimeout,
+			LastGood:        filepath.Join(cfg.DataDir, "policy", "bundle.tar.gz"),
+		}}, nil
+	case p.Dir != "":
+		return policy.Source{Dir: p.Dir, DataOverrides: p.Data}, nil
+	}
+	return policy.Source{FS: policies.FS, DataOverrides: p.Data}, nil
+}

@@ -94,6 +94,19 @@ type Policy struct {
 	// Data is deep-merged over the set's data.json, e.g.
 	// {thresholds: {drift: 0.05}}.
 	Data map[string]any `koanf:"data"`
+	// BundleURL loads a signed OPA bundle (opa build --signing-key)
+	// instead of Dir, and polls it every BundlePollInterval.
+	BundleURL string `koanf:"bundle_url"`
+	// BundleVerificationKey is the PEM public key, or the HMAC secret, the
+	// bundle's signature must verify with; BundleVerificationKeyFile reads
+	// it from a file. One of them is required with BundleURL.
+	BundleVerificationKey     string        `koanf:"bundle_verification_key"`
+	BundleVerificationKeyFile string        `koanf:"bundle_verification_key_file"`
+	BundleSigningAlg          string        `koanf:"bundle_signing_alg"` // RS256, ES256, HS256, …
+	BundlePollInterval        time.Duration `koanf:"bundle_poll_interval"`
+	// BundleStartTimeout is how long a first start, with no last good
+	// bundle in the data directory, waits for the bundle server.
+	BundleStartTimeout time.Duration `koanf:"bundle_start_timeout"`
 }
 
 // Inbox tunes how acknowledged events move from the journal into the store.
@@ -171,6 +184,7 @@ func Default() Config {
 			DefaultEndpoint: {},
 		},
 		Inbox:    Inbox{BatchSize: 1024, MaxLag: 30 * time.Second, MaxBacklog: 1_000_000},
+		Policy:   Policy{BundleSigningAlg: "RS256", BundlePollInterval: time.Minute, BundleStartTimeout: 30 * time.Second},
 		Worker:   Worker{BatchSize: 256, Grace: 30 * time.Second},
 		Dispatch: Dispatch{MaxAttempts: 8, BaseDelay: time.Second, MaxDelay: 10 * time.Minute, Concurrency: 4},
 		Plugins:  DefaultPlugins(),
@@ -182,6 +196,9 @@ type Sources struct {
 	File    string         // YAML file; empty for none
 	Environ []string       // KEY=VALUE pairs, normally os.Environ()
 	Flags   *pflag.FlagSet // flags named after config keys (--log-level → log.level)
+	// NotConfig names ARBITER_ variables that other commands read (the
+	// admin client's ARBITER_SERVER): they are neither keys nor errors.
+	NotConfig []string
 }
 
 // Load builds the configuration from defaults and src, and validates it.
@@ -200,7 +217,7 @@ func Load(src Sources) (Config, error) {
 			return Config{}, fmt.Errorf("config: %s: %w", src.File, err)
 		}
 	}
-	env, err := envLayer(src.Environ, known)
+	env, err := envLayer(src.Environ, known, src.NotConfig)
 	if err != nil {
 		return Config{}, err
 	}
@@ -295,6 +312,7 @@ func (c Config) Validate() error {
 	if c.Worker.Grace <= 0 {
 		errs = append(errs, errors.New("worker.grace: must be positive"))
 	}
+	errs = append(errs, c.Policy.validate()...)
 	names := map[string]bool{}
 	for i, p := range c.Plugins {
 		switch {
@@ -341,6 +359,23 @@ func (c Config) Validate() error {
 	return nil
 }
 
+func (p Policy) validate() []error {
+	if p.BundleURL == "" {
+		return nil
+	}
+	var errs []error
+	if p.Dir != "" {
+		errs = append(errs, errors.New("policy: set dir or bundle_url, not both"))
+	}
+	if (p.BundleVerificationKey == "") == (p.BundleVerificationKeyFile == "") {
+		errs = append(errs, errors.New("policy.bundle_url: set one of bundle_verification_key or bundle_verification_key_file (bundles must be signed)"))
+	}
+	if p.BundlePollInterval <= 0 {
+		errs = append(errs, errors.New("policy.bundle_poll_interval: must be positive"))
+	}
+	return errs
+}
+
 // ValidEndpointName reports whether name can be used in /webhooks/{name}.
 func ValidEndpointName(name string) bool {
 	if name == "" || len(name) > 64 {
@@ -358,7 +393,7 @@ func ValidEndpointName(name string) bool {
 // data_dir and ARBITER_LOG_LEVEL is log.level: each variable is matched
 // against the known keys, so underscores inside names stay unambiguous. An
 // ARBITER_ variable that matches no key is an error.
-func envLayer(environ []string, known map[string]struct{}) (map[string]any, error) {
+func envLayer(environ []string, known map[string]struct{}, notConfig []string) (map[string]any, error) {
 	byEnv := make(map[string]string, len(known))
 	for key := range known {
 		byEnv["ARBITER_"+strings.ToUpper(strings.NewReplacer(".", "_").Replace(key))] = key
@@ -377,8 +412,8 @@ func envLayer(environ []string, known map[string]struct{}) (map[string]any, erro
 			out["endpoints."+DefaultEndpoint+".secrets"] = val
 		case name == EnvAdminToken && val != "":
 			out["admin.tokens"] = val
-		case name == EnvConfigFile:
-			// names the file, not a setting
+		case name == EnvConfigFile || slices.Contains(notConfig, name):
+			// names the file, or belongs to another command
 		case strings.HasPrefix(name, "ARBITER_"):
 			key, ok := byEnv[name]
 			if !ok {

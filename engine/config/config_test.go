@@ -119,6 +119,9 @@ func TestLoadErrors(t *testing.T) {
 		{"missing file", config.Sources{File: "/nonexistent/arbiter.yaml"}, "no such file"},
 		{"unknown plugin key", config.Sources{File: write("plugins: [{name: x, path: x.wasm, alow_hosts: [a]}]\n")}, "alow_hosts"},
 		{"plugin twice", config.Sources{File: write("plugins: [{name: x, path: x.wasm}, {name: x, path: y.wasm}]\n")}, "used twice"},
+		{"unsigned bundle", config.Sources{Environ: []string{"ARBITER_POLICY_BUNDLE_URL=http://127.0.0.1:8181/b.tar.gz"}}, "bundles must be signed"},
+		{"bundle and dir", config.Sources{File: write("policy: {dir: policies, bundle_url: 'http://127.0.0.1/b.tar.gz', bundle_verification_key_file: k.pem}\n")}, "dir or bundle_url, not both"},
+		{"two bundle keys", config.Sources{File: write("policy: {bundle_url: 'http://127.0.0.1/b.tar.gz', bundle_verification_key: k, bundle_verification_key_file: k.pem}\n")}, "set one of bundle_verification_key"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -127,4 +130,17 @@ func TestLoadErrors(t *testing.T) {
 			require.Contains(t, err.Error(), tc.want)
 		})
 	}
+}
+
+// TestNotConfigEnvironment: the variables other commands read (the admin
+// client's ARBITER_SERVER, the sim's token) do not stop arbiter serve, and
+// any other unknown ARBITER_ variable still does.
+func TestNotConfigEnvironment(t *testing.T) {
+	env := []string{"ARBITER_SERVER=http://127.0.0.1:3000", "ARBITER_SIM_TOKEN=simtok_x", "ARBITER_LOG_LEVEL=debug"}
+	c, err := config.Load(config.Sources{Environ: env, NotConfig: []string{"ARBITER_SERVER", "ARBITER_SIM_TOKEN"}})
+	require.NoError(t, err)
+	require.Equal(t, "debug", c.Log.Level)
+	_, err = config.Load(config.Sources{Environ: env, NotConfig: []string{"ARBITER_SERVER"}})
+	require.True(t, err != nil)
+	require.Contains(t, err.Error(), "unknown environment variables ARBITER_SIM_TOKEN")
 }

@@ -56,9 +56,19 @@ func WriteEnvelope(w http.ResponseWriter, status int, e Envelope) {
 // rejecting unknown fields and trailing data. On failure it has answered
 // 400, 413 or 415 and returns false.
 func DecodeBody(w http.ResponseWriter, r *http.Request, dst any, maxBytes int64) bool {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		WriteError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json", nil)
+	status, e := ReadBody(w, r, dst, maxBytes)
+	if e != nil {
+		WriteError(w, status, e.Message, e.Fields)
 		return false
+	}
+	return true
+}
+
+// ReadBody is DecodeBody for an API with another envelope: it answers
+// nothing, and returns the status and the error to answer with, or nil.
+func ReadBody(w http.ResponseWriter, r *http.Request, dst any, maxBytes int64) (int, *Error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return http.StatusUnsupportedMediaType, &Error{Message: "Content-Type must be application/json, not " + ct}
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBytes))
 	dec.DisallowUnknownFields()
@@ -67,7 +77,7 @@ func DecodeBody(w http.ResponseWriter, r *http.Request, dst any, maxBytes int64)
 		err = errors.New("unexpected data after the JSON value")
 	}
 	if err == nil {
-		return true
+		return 0, nil
 	}
 	var (
 		tooBig  *http.MaxBytesError
@@ -75,17 +85,15 @@ func DecodeBody(w http.ResponseWriter, r *http.Request, dst any, maxBytes int64)
 	)
 	switch {
 	case errors.As(err, &tooBig):
-		WriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes", tooBig.Limit), nil)
+		return http.StatusRequestEntityTooLarge, &Error{Message: fmt.Sprintf("request body over %d bytes", tooBig.Limit)}
 	case errors.Is(err, io.EOF):
-		WriteError(w, http.StatusBadRequest, "request body is empty; expected a JSON object", nil)
+		return http.StatusBadRequest, &Error{Message: "request body is empty; expected a JSON object"}
 	case errors.As(err, &typeErr) && typeErr.Field != "":
-		WriteError(w, http.StatusBadRequest, "invalid request body",
-			map[string]string{typeErr.Field: "must be " + typeErr.Type.String()})
+		return http.StatusBadRequest, &Error{Message: "invalid request body",
+			Fields: map[string]string{typeErr.Field: "must be " + typeErr.Type.String()}}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		WriteError(w, http.StatusBadRequest, "invalid request body", map[string]string{field: "unknown field"})
-	default:
-		WriteError(w, http.StatusBadRequest, "invalid JSON body: "+err.Error(), nil)
+		return http.StatusBadRequest, &Error{Message: "invalid request body", Fields: map[string]string{field: "unknown field"}}
 	}
-	return false
+	return http.StatusBadRequest, &Error{Message: "invalid JSON body: " + err.Error()}
 }

@@ -1,10 +1,11 @@
 // Package policy decides, with Rego, what must happen for each input
-// document. It loads a policy set (Rego modules and data files), compiles
+// document. It loads a policy set (Rego modules and data files, from a
+// directory, the binary, or a signed OPA bundle served over HTTP), compiles
 // it, refuses it unless its own _test.rego tests pass, compiles the one
 // query data.arbiter.decision once, and evaluates it per event. An Engine
 // keeps the active set and swaps in a new one, atomically and only when it
-// passes the same gate, on Reload (SIGHUP, POST /-/reload) or on a file
-// change seen by Watch.
+// passes the same gate, on Reload (SIGHUP, POST /-/reload), on a file
+// change seen by Watch, or on a new bundle seen by Poll.
 //
 // # Why it is built this way
 //
@@ -66,15 +67,32 @@
 // about half the time of naive evaluation of the same set, or of seed
 // 001's seven checks (testdata/seedchecks).
 //
+// A bundle source is fetched over HTTP and read with OPA's bundle
+// package, which checks the .signatures.json JWT against the configured
+// key and every file's digest against it; the bundle is then compiled and
+// gated from a snapshot exactly as a directory is. Only the ETag of the
+// active bundle is sent back: a refused bundle is downloaded and judged
+// again on the next poll, as OPA's own bundle plugin does, so that fixing
+// it on the server needs no action on the agent. Its revision is the
+// manifest's, the name its author gave it; the content hash still decides
+// whether anything changed, and a bundle whose content changed under the
+// active revision is refused, because decisions would record one revision
+// for two sets. The last bundle that passed is kept on disk so that the
+// agent can start while the server is down; without it, it waits a while
+// for a server starting beside it and then does not start, since deciding
+// with policies the operator did not publish (the built-in set) would be
+// worse than not deciding.
+//
 // Policies cannot reach the network: http.send and net.lookup_ip_addr are
 // removed from the compiler's capabilities, so a set that calls them fails
 // to compile. A decision must not wait on other hosts or leak to them;
 // plugins are the doors out, with allow lists and deadlines.
 //
 // Rejected options: evaluating with OPA's Wasm target (no gain at this
-// size, and a second runtime); a plugin manager with bundles (Arbiter reads
-// a directory it owns; bundles, signing and discovery solve other
-// problems); reloading only changed modules (compiling the default set and
+// size, and a second runtime); OPA's plugin manager and bundle plugin for
+// bundles (they bring OPA's configuration, status and discovery, and
+// activate into OPA's store, around a gate that must be Arbiter's own);
+// reloading only changed modules (compiling the default set and
 // running its tests takes 0.1–0.2 s); one read transaction per set shared
 // by all evaluations (it would hold the store's read lock for the set's
 // lifetime to save one allocation per decision); ast.LazyObject for parts

@@ -7,7 +7,8 @@ const (
 	ResultOK           = "ok"
 	ResultCompileError = "compile_error" // *CompileError: parse, compile, data or override problems
 	ResultTestFailure  = "test_failure"  // *GateError: the set's own tests failed
-	ResultLoadError    = "load_error"    // the files could not be read
+	ResultLoadError    = "load_error"    // the files or the bundle could not be read
+	ResultBundleError  = "bundle_error"  // *BundleError: not a signed rego bundle, a bad signature, or a changed bundle under an active revision
 )
 
 type metrics struct {
@@ -17,6 +18,7 @@ type metrics struct {
 	lastOK       prometheus.Gauge
 	evalSeconds  prometheus.Histogram
 	decideErrors prometheus.Counter
+	fetches      *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) metrics {
@@ -46,9 +48,16 @@ func newMetrics(reg prometheus.Registerer) metrics {
 			Name: "arbiter_policy_decide_errors_total",
 			Help: "Decisions that failed: evaluation errors or actions without type, reason or severity.",
 		}),
+		fetches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "arbiter_policy_bundle_fetches_total",
+			Help: "Requests for the policy bundle, by result: ok (a bundle was downloaded), not_modified (304), error.",
+		}, []string{"result"}),
 	}
-	reg.MustRegister(m.reloads, m.revision, m.lastSuccess, m.lastOK, m.evalSeconds, m.decideErrors)
-	for _, r := range []string{ResultOK, ResultCompileError, ResultTestFailure, ResultLoadError} {
+	reg.MustRegister(m.reloads, m.revision, m.lastSuccess, m.lastOK, m.evalSeconds, m.decideErrors, m.fetches)
+	for _, r := range []string{FetchOK, FetchNotModified, FetchError} {
+		m.fetches.WithLabelValues(r)
+	}
+	for _, r := range []string{ResultOK, ResultCompileError, ResultTestFailure, ResultLoadError, ResultBundleError} {
 		m.reloads.WithLabelValues(r) // so every result is exported at 0
 	}
 	return m

@@ -37,6 +37,7 @@ var queryRef = ast.MustParseRef(Query)
 // It is immutable and safe for concurrent use.
 type Set struct {
 	revision string
+	digest   string // the content hash: the revision of a directory, not always of a bundle
 	files    []string
 	tests    TestReport
 	compiler *ast.Compiler
@@ -47,7 +48,8 @@ type Set struct {
 
 // Revision is the hex SHA-256 of the set's file names, their contents and
 // the merged data, overrides included: the same files and data always give
-// the same revision.
+// the same revision. A bundle's revision is its manifest's (see
+// LoadBundle).
 func (s *Set) Revision() string { return s.revision }
 
 // Files are the set's files as shown to the operator, sorted.
@@ -56,12 +58,22 @@ func (s *Set) Files() []string { return slices.Clone(s.files) }
 // Tests is the result of the set's own tests, all passing.
 func (s *Set) Tests() TestReport { return s.tests }
 
-// ShortRevision is the first 12 hex digits of a revision, for display.
+// ShortRevision is the first 12 hex digits of a content hash, for display.
+// A bundle's revision is its author's name for it and is shown whole.
 func ShortRevision(rev string) string {
-	if len(rev) > 12 {
+	if len(rev) == sha256.Size*2 && isHex(rev) {
 		return rev[:12]
 	}
 	return rev
+}
+
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !strings.ContainsRune(hexDigits, rune(s[i])) {
+			return false
+		}
+	}
+	return true
 }
 
 // Load reads, compiles and gates a policy set: every non-test module
@@ -73,10 +85,19 @@ func Load(ctx context.Context, src Source) (*Set, error) {
 	if err := src.validate(); err != nil {
 		return nil, err
 	}
+	if src.Bundle != nil {
+		return nil, errors.New("policy: load: a bundle source is fetched by an Engine, or loaded with LoadBundle")
+	}
 	snap, err := read(src)
 	if err != nil {
 		return nil, err
 	}
+	return load(ctx, snap, src, "")
+}
+
+// load compiles and gates a snapshot of src. revision names the set;
+// empty, it is the hash of the snapshot and its merged data.
+func load(ctx context.Context, snap *snapshot, src Source, revision string) (*Set, error) {
 	loaded, err := loader.NewFileLoader().
 		WithFS(snap.fs()).
 		WithRegoVersion(ast.RegoV1).
@@ -90,9 +111,12 @@ func Load(ctx context.Context, src Source) (*Set, error) {
 	if len(problems) > 0 {
 		return nil, &CompileError{Problems: problems}
 	}
-	revision, err := revisionOf(snap, data)
+	digest, err := revisionOf(snap, data)
 	if err != nil {
 		return nil, err
+	}
+	if revision == "" {
+		revision = digest
 	}
 
 	all := make(map[string]*ast.Module, len(loaded.Modules))
@@ -140,7 +164,7 @@ func Load(ctx context.Context, src Source) (*Set, error) {
 	for i, n := range snap.names {
 		files[i] = snap.display(n)
 	}
-	return &Set{revision: revision, files: files, tests: report, compiler: compiler, store: store, query: query, data: cache}, nil
+	return &Set{revision: revision, digest: digest, files: files, tests: report, compiler: compiler, store: store, query: query, data: cache}, nil
 }
 
 // noMetrics spares every evaluation a fresh metrics.Metrics it would

@@ -266,8 +266,9 @@ func TestLoadSourceErrors(t *testing.T) {
 		src  Source
 		want string
 	}{
-		{"nothing", Source{}, "policy: source: no Dir or FS"},
-		{"both", Source{Dir: "x", FS: fstest.MapFS{}}, "policy: source: set Dir or FS, not both"},
+		{"nothing", Source{}, "policy: source: no Dir, FS or Bundle"},
+		{"both", Source{Dir: "x", FS: fstest.MapFS{}}, "policy: source: set one of Dir, FS or Bundle"},
+		{"a bundle", Source{Bundle: &BundleSource{URL: "http://127.0.0.1/b.tar.gz", VerificationKey: "k"}}, "fetched by an Engine"},
 		{"missing dir", Source{Dir: filepath.Join(t.TempDir(), "nope")}, "no such file or directory"},
 		{"a file", Source{Dir: "testdata/basic/data.json"}, "not a directory"},
 		{"empty dir", Source{Dir: t.TempDir()}, "missing_decision"},

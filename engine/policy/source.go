@@ -13,13 +13,16 @@ import (
 )
 
 // Source says where a policy set is read from: a directory on disk, which
-// can be watched, or a file system such as an embedded default set.
+// can be watched, a file system such as an embedded default set, or a
+// signed bundle served over HTTP, which can be polled.
 type Source struct {
 	// Dir is the policy directory, e.g. "policies". Subdirectories are read
 	// too; data files in them load under data.<dir>..., as with opa test.
 	Dir string
 	// FS is read instead of Dir when Dir is empty.
 	FS fs.FS
+	// Bundle is fetched instead, by an Engine: Load reads only Dir or FS.
+	Bundle *BundleSource
 	// DataOverrides are deep-merged over the data files, e.g.
 	// {"thresholds": {"drift": 0.05}} changes one threshold and keeps the
 	// others. Every key must already exist in the data files: a misspelled
@@ -29,11 +32,19 @@ type Source struct {
 }
 
 func (s Source) validate() error {
+	n := 0
+	for _, set := range []bool{s.Dir != "", s.FS != nil, s.Bundle != nil} {
+		if set {
+			n++
+		}
+	}
 	switch {
-	case s.Dir != "" && s.FS != nil:
-		return errors.New("policy: source: set Dir or FS, not both")
-	case s.Dir == "" && s.FS == nil:
-		return errors.New("policy: source: no Dir or FS")
+	case n > 1:
+		return errors.New("policy: source: set one of Dir, FS or Bundle")
+	case n == 0:
+		return errors.New("policy: source: no Dir, FS or Bundle")
+	case s.Bundle != nil:
+		return s.Bundle.validate()
 	}
 	return nil
 }

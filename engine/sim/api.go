@@ -20,14 +20,37 @@ const (
 // maxRequestBody bounds dashboard request bodies.
 const maxRequestBody = 64 << 10
 
-// Handler returns the dashboard API.
-func (s *Sim) Handler() http.Handler { return s.mux }
+// Handler returns the dashboard API in seed 002's dialect, with both
+// dialects also under their own prefixes (see DialectHandler).
+func (s *Sim) Handler() http.Handler { return s.DialectHandler(DialectApp) }
+
+// DialectHandler returns the dashboard API with d's routes under
+// /dashboard, and each dialect also under a prefix named after it, as a
+// client's base URL would name the host: /app/dashboard/… (seed 002) and
+// /balance-api/dashboard/… (seed 003). Both serve the same webhooks.
+func (s *Sim) DialectHandler(d Dialect) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/app/", http.StripPrefix("/app", s.app))
+	mux.Handle("/balance-api/", http.StripPrefix("/balance-api", s.balance))
+	if d == DialectBalanceAPI {
+		mux.Handle("/", s.balance)
+	} else {
+		mux.Handle("/", s.app)
+	}
+	return mux
+}
 
 func (s *Sim) routes() {
-	s.mux = http.NewServeMux()
-	s.mux.HandleFunc("POST /dashboard/login", s.login)
-	s.mux.HandleFunc("POST /dashboard/logout", s.logout)
-	auth := func(pattern string, h http.HandlerFunc) { s.mux.HandleFunc(pattern, s.requireAuth(h)) }
+	s.balance = s.balanceAPI()
+	s.app = s.appAPI()
+}
+
+// appAPI serves seed 002's routes.
+func (s *Sim) appAPI() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /dashboard/login", s.login)
+	mux.HandleFunc("POST /dashboard/logout", s.logout)
+	auth := func(pattern string, h http.HandlerFunc) { mux.HandleFunc(pattern, s.requireAuth(h)) }
 	auth("POST /dashboard/webhooks", s.createWebhook)
 	auth("GET /dashboard/webhooks", s.listWebhooks)
 	auth("GET /dashboard/webhooks/{id}", s.getWebhook)
@@ -37,9 +60,10 @@ func (s *Sim) routes() {
 	auth("GET /dashboard/webhooks/deliveries", s.listDeliveries)
 	auth("GET /dashboard/webhooks/deliveries/export", s.exportDeliveries)
 	auth("POST /dashboard/webhooks/deliveries/{eventId}/retry", s.retryDelivery)
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, http.StatusNotFound, "no such route: "+r.Method+" "+r.URL.Path, nil)
 	})
+	return mux
 }
 
 // notFound answers 404 for ErrNotFound and reports whether it did.
@@ -99,7 +123,6 @@ func (s *Sim) toggleWebhook(w http.ResponseWriter, r *http.Request) {
 	if notFound(w, err) {
 		return
 	}
-	s.log.Info("webhook toggled", "id", wh.ID, "enabled", wh.Enabled)
 	httpapi.WriteData(w, http.StatusOK, struct {
 		ID      string `json:"id"`
 		Enabled bool   `json:"enabled"`

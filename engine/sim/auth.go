@@ -80,7 +80,7 @@ func (s *Sim) login(w http.ResponseWriter, r *http.Request) {
 	s.sessions[id] = now.Add(sessionTTL)
 	s.sessMu.Unlock()
 	http.SetCookie(w, &http.Cookie{
-		Name: SessionCookie, Value: id, Path: "/dashboard", MaxAge: int(sessionTTL / time.Second),
+		Name: SessionCookie, Value: id, Path: cookiePath(r), MaxAge: int(sessionTTL / time.Second),
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
 	})
 	httpapi.WriteMessage(w, http.StatusOK, nil, "Logged in.")
@@ -93,8 +93,18 @@ func (s *Sim) logout(w http.ResponseWriter, r *http.Request) {
 		s.sessMu.Unlock()
 	}
 	http.SetCookie(w, &http.Cookie{
-		Name: SessionCookie, Value: "", Path: "/dashboard", MaxAge: -1,
+		Name: SessionCookie, Value: "", Path: cookiePath(r), MaxAge: -1,
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
 	})
 	httpapi.WriteMessage(w, http.StatusOK, nil, "Logged out.")
+}
+
+// cookiePath is the dashboard's path as the client sees it: /dashboard, or
+// /app/dashboard under the dialect's prefix.
+func cookiePath(r *http.Request) string {
+	p, _, _ := strings.Cut(r.RequestURI, "?")
+	if i := strings.LastIndex(p, "/dashboard/"); i >= 0 {
+		return p[:i] + "/dashboard"
+	}
+	return "/dashboard"
 }

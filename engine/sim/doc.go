@@ -26,14 +26,27 @@
 //
 // # Dashboard API
 //
-// Handler serves seed 002's routes under /dashboard/webhooks. Seeds 002 and
-// 003 disagree on the envelope; this package answers with 002's
-// {"success":true,"data":…,"message":…} rather than 003's statusCode, and
-// errors as {"success":false,"error":{"message":…,"fields":{…}}}, naming
-// each bad field. It accepts both seeds' authentication: 003's
-// "Authorization: Bearer <token>" and 002's session cookie, which
-// POST /dashboard/login sets for the same token. Seed 003's legacy sha256=
-// signatures are available per webhook through its "scheme".
+// Seeds 002 and 003 document the same webhook routes in two dialects, and
+// the sim speaks both, over the same webhooks. DialectHandler serves one
+// of them under /dashboard, and each under a prefix named after its host:
+// /app/dashboard/… and /balance-api/dashboard/….
+//
+//   - app (seed 002, the default): {"success":true,"data":…,"message":…}
+//     envelopes, errors as {"success":false,"error":{"message":…,
+//     "fields":{…}}} naming each bad field, the webhook list paginated,
+//     enabled and lastTriggered, the delivery history with its CSV export
+//     and retries. It takes 002's session cookie, which POST
+//     /dashboard/login sets for the sim's token, or the token itself as a
+//     bearer token.
+//   - balance-api (seed 003): {"statusCode":200,"data":…} envelopes, the
+//     webhook list as a plain array, active and lastTriggeredAt (left out
+//     until a delivery), times as JavaScript writes them, and its six
+//     routes only. It takes a bearer JWT (HS256, signed with the sim's
+//     token: IssueJWT, or arbiter sim jwt) and nothing else. Webhooks it
+//     creates sign with seed 003's legacy sha256= unless the request names
+//     a scheme. Seed 003 shows no error; errors follow the NestJS shape its
+//     envelope suggests, {"statusCode","message","error"}, with "fields" as
+//     in the other dialect.
 //
 // Delivery history is bounded by Config.History: past it, the oldest
 // finished records are dropped first.

@@ -31,9 +31,11 @@ const (
 
 // Config tunes a Sim. The zero value of each field selects its default.
 type Config struct {
-	// Token is the bearer token of the dashboard API (seed 003) and the
-	// secret POST /dashboard/login accepts for a session cookie (seed 002).
-	// With no token every protected route answers 401.
+	// Token guards the dashboard API: in the app dialect (seed 002) it is
+	// the secret POST /dashboard/login takes for a session cookie, and a
+	// bearer token; in the balance-api dialect (seed 003) the key of the
+	// bearer JWTs (IssueJWT). With no token every protected route answers
+	// 401.
 	Token string
 
 	MaxAttempts int           // attempts per delivery; default 5
@@ -103,7 +105,8 @@ type Sim struct {
 	token   [32]byte // sha256 of cfg.Token: compared in constant time, length included
 	ready   chan *delivery
 	running atomic.Bool
-	mux     *http.ServeMux
+	app     http.Handler // seed 002's dialect
+	balance http.Handler // seed 003's
 	backoff backoff.Policy
 
 	mu       sync.Mutex

@@ -159,7 +159,11 @@ func (s *Sim) SetEnabled(id string, enabled bool) (Webhook, error) {
 
 // toggle flips a webhook between enabled and disabled.
 func (s *Sim) toggle(id string) (Webhook, error) {
-	return s.update(id, func(wh *webhook) { wh.Enabled = !wh.Enabled })
+	wh, err := s.update(id, func(wh *webhook) { wh.Enabled = !wh.Enabled })
+	if err == nil {
+		s.log.Info("webhook toggled", "id", wh.ID, "enabled", wh.Enabled)
+	}
+	return wh, err
 }
 
 // update applies fn to a webhook under the lock and returns the result.
