@@ -4,11 +4,8 @@
 package admin
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"net/http"
 	"net/http/pprof"
-	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +33,8 @@ type Holds interface {
 // Config wires the admin API to the running agent.
 type Config struct {
 	Tokens    []string // bearer tokens; requests without one of them get 401
+	// ReadOnlyTokens may make reads only; anything else gets 403.
+	ReadOnlyTokens []string
 	Store     *store.Store
 	Policies  *policy.Engine
 	Throttles Throttles
@@ -64,7 +63,8 @@ type Config struct {
 // API serves the admin routes.
 type API struct {
 	cfg      Config
-	tokens   [][32]byte // sha256 of each token: compared in constant time, length included
+	tokens   tokenSet
+	readOnly tokenSet
 	log      hclog.Logger
 	mux      *http.ServeMux
 	patterns []string
@@ -77,10 +77,8 @@ func New(cfg Config) *API {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
-	a := &API{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
-	for _, t := range cfg.Tokens {
-		a.tokens = append(a.tokens, sha256.Sum256([]byte(t)))
-	}
+	a := &API{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(),
+		tokens: newTokenSet(cfg.Tokens), readOnly: newTokenSet(cfg.ReadOnlyTokens)}
 	a.handle("GET /v1/policies", a.policies)
 	a.handle("GET /v1/throttle", a.throttle)
 	a.webhookRoutes()
@@ -115,26 +113,7 @@ func (a *API) Patterns() []string { return append([]string(nil), a.patterns...) 
 func Routes() []string { return []string{"/v1/", policy.ReloadPath, "/debug/pprof/"} }
 
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !a.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="arbiter"`)
-		httpapi.WriteError(w, http.StatusUnauthorized, "missing or invalid bearer token", nil)
-		return
-	}
-	a.mux.ServeHTTP(w, r)
-}
-
-func (a *API) authorized(r *http.Request) bool {
-	h := r.Header.Get("Authorization")
-	tok, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok || tok == "" {
-		return false
-	}
-	sum := sha256.Sum256([]byte(tok))
-	match := 0
-	for _, t := range a.tokens {
-		match |= subtle.ConstantTimeCompare(sum[:], t[:])
-	}
-	return match == 1
+	a.ServeAs(a.Authenticate(bearer(r)), w, r)
 }
 
 func (a *API) policies(w http.ResponseWriter, _ *http.Request) {

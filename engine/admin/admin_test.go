@@ -19,13 +19,16 @@ type throttles []store.Throttle
 
 func (t throttles) Throttles() []store.Throttle { return t }
 
-const token = "arb_admin_test_token_0123456789"
+const (
+	token         = "arb_admin_test_token_0123456789"
+	readOnlyToken = "arb_read_only_test_token_0123456789"
+)
 
 func TestAdmin(t *testing.T) {
 	pe, err := policy.New(context.Background(), policy.Config{Source: policy.Source{FS: policies.FS}})
 	require.NoError(t, err)
 	since := time.Date(2026, 4, 10, 12, 0, 0, 0, time.UTC)
-	api := admin.New(admin.Config{Tokens: []string{token}, Policies: pe,
+	api := admin.New(admin.Config{Tokens: []string{token}, ReadOnlyTokens: []string{readOnlyToken}, Policies: pe,
 		Throttles: throttles{{Scope: "pacspace", Active: true, Since: since, Reason: "approaching_limit"}}})
 	mux := http.NewServeMux()
 	for _, r := range admin.Routes() {
@@ -62,6 +65,13 @@ func TestAdmin(t *testing.T) {
 		}},
 		{"reload", "POST", "/-/reload", "Bearer " + token, 200, nil},
 		{"reload without token", "POST", "/-/reload", "", 401, nil},
+		{"read-only reads", "GET", "/v1/throttle", "Bearer " + readOnlyToken, 200, nil},
+		{"read-only may not reload", "POST", "/-/reload", "Bearer " + readOnlyToken, 403, func(t *testing.T, b map[string]any) {
+			require.Contains(t, b["error"].(map[string]any)["message"].(string), "read-only")
+		}},
+		{"read-only may not retry", "POST", "/v1/deliveries/d1/retry", "Bearer " + readOnlyToken, 403, nil},
+		{"read-only may not delete", "DELETE", "/v1/webhooks/pacspace", "Bearer " + readOnlyToken, 403, nil},
+		{"read-only may not profile", "GET", "/debug/pprof/", "Bearer " + readOnlyToken, 403, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -184,7 +184,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *Agent, err er
 		Registerer:   a.registry,
 		Rejected:     a.counters.Reject,
 	}, a.inbox, a.endpoints)
-	api := admin.New(admin.Config{Tokens: tokens, Store: st, Policies: a.policies, Throttles: a.worker, Logger: log.Named("admin"),
+	api := admin.New(admin.Config{Tokens: tokens, ReadOnlyTokens: cfg.Admin.ReadOnlyTokens, Store: st, Policies: a.policies, Throttles: a.worker, Logger: log.Named("admin"),
 		NotifyDispatch: a.dispatch.Notify,
 		Endpoints:      a.endpoints, Counters: a.counters, Webhooks: rc, Configured: cfg.Endpoints, Holds: a.worker,
 		Plugins: pluginNames(cfg.Plugins)})

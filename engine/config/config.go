@@ -51,6 +51,7 @@ type Config struct {
 	// replaces the default, which is the bundled console plugin alone.
 	Plugins  []Plugin `koanf:"plugins"`
 	Dispatch Dispatch `koanf:"dispatch"`
+	Console  Console  `koanf:"console"`
 }
 
 // Plugin is one plugin instance.
@@ -135,6 +136,26 @@ type Admin struct {
 	// Tokens are the accepted bearer tokens. With none configured the first
 	// run generates one, shows it once and keeps it in the store.
 	Tokens []string `koanf:"tokens"`
+	// ReadOnlyTokens may read everything and change nothing: the API and
+	// the console answer 403 to what they may not do.
+	ReadOnlyTokens []string `koanf:"read_only_tokens"`
+}
+
+// Console configures the operator console, served at /ui/ beside the
+// admin API.
+type Console struct {
+	// BasePath is the path prefix a reverse proxy serves Arbiter under and
+	// strips before forwarding, such as /arbiter: the console puts it in
+	// front of its links, redirects and cookie path. Empty: none.
+	BasePath string `koanf:"base_path"`
+	// SessionIdle ends a session unused for this long; SessionMax ends
+	// every session this long after its login.
+	SessionIdle time.Duration `koanf:"session_idle"`
+	SessionMax  time.Duration `koanf:"session_max"`
+	// SecureCookie marks the session cookie Secure even when requests
+	// arrive over plain HTTP, as from a proxy that terminates TLS. Over
+	// TLS it is always Secure.
+	SecureCookie bool `koanf:"secure_cookie"`
 }
 
 // Log selects the log level and format.
@@ -188,6 +209,7 @@ func Default() Config {
 		Worker:   Worker{BatchSize: 256, Grace: 30 * time.Second},
 		Dispatch: Dispatch{MaxAttempts: 8, BaseDelay: time.Second, MaxDelay: 10 * time.Minute, Concurrency: 4},
 		Plugins:  DefaultPlugins(),
+		Console:  Console{SessionIdle: 30 * time.Minute, SessionMax: 12 * time.Hour},
 	}
 }
 
@@ -340,6 +362,8 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("admin.tokens[%d]: shorter than 16 characters", i))
 		}
 	}
+	errs = append(errs, c.Admin.validateReadOnly()...)
+	errs = append(errs, c.Console.validate()...)
 	if c.Shutdown <= 0 {
 		errs = append(errs, errors.New("shutdown_timeout: must be positive"))
 	}
@@ -372,6 +396,34 @@ func (p Policy) validate() []error {
 	}
 	if p.BundlePollInterval <= 0 {
 		errs = append(errs, errors.New("policy.bundle_poll_interval: must be positive"))
+	}
+	return errs
+}
+
+func (a Admin) validateReadOnly() []error {
+	var errs []error
+	for i, t := range a.ReadOnlyTokens {
+		switch {
+		case len(t) < 16:
+			errs = append(errs, fmt.Errorf("admin.read_only_tokens[%d]: shorter than 16 characters", i))
+		case slices.Contains(a.Tokens, t):
+			errs = append(errs, fmt.Errorf("admin.read_only_tokens[%d]: also in admin.tokens", i))
+		}
+	}
+	return errs
+}
+
+func (c Console) validate() []error {
+	var errs []error
+	if p := c.BasePath; p != "" && (!strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") ||
+		strings.ContainsAny(p, "?#\"") || strings.Contains(p, "//")) {
+		errs = append(errs, fmt.Errorf("console.base_path: %q must start with / and not end with one, such as /arbiter", p))
+	}
+	if c.SessionIdle <= 0 {
+		errs = append(errs, errors.New("console.session_idle: must be positive"))
+	}
+	if c.SessionMax < c.SessionIdle {
+		errs = append(errs, errors.New("console.session_max: must be at least console.session_idle"))
 	}
 	return errs
 }

@@ -122,6 +122,12 @@ func TestLoadErrors(t *testing.T) {
 		{"unsigned bundle", config.Sources{Environ: []string{"ARBITER_POLICY_BUNDLE_URL=http://127.0.0.1:8181/b.tar.gz"}}, "bundles must be signed"},
 		{"bundle and dir", config.Sources{File: write("policy: {dir: policies, bundle_url: 'http://127.0.0.1/b.tar.gz', bundle_verification_key_file: k.pem}\n")}, "dir or bundle_url, not both"},
 		{"two bundle keys", config.Sources{File: write("policy: {bundle_url: 'http://127.0.0.1/b.tar.gz', bundle_verification_key: k, bundle_verification_key_file: k.pem}\n")}, "set one of bundle_verification_key"},
+		{"short read-only token", config.Sources{File: write("admin: {read_only_tokens: [short]}\n")}, "admin.read_only_tokens[0]: shorter"},
+		{"token of both kinds", config.Sources{File: write("admin: {tokens: [arb_both_0123456789], read_only_tokens: [arb_both_0123456789]}\n")},
+			"also in admin.tokens"},
+		{"base path without slash", config.Sources{File: write("console: {base_path: arbiter}\n")}, "console.base_path"},
+		{"base path with trailing slash", config.Sources{File: write("console: {base_path: /arbiter/}\n")}, "console.base_path"},
+		{"session max below idle", config.Sources{File: write("console: {session_idle: 2h, session_max: 1h}\n")}, "console.session_max"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
