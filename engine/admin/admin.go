@@ -14,6 +14,7 @@ import (
 	"github.com/arbiter-dev/arbiter/engine/config"
 	"github.com/arbiter-dev/arbiter/engine/httpapi"
 	"github.com/arbiter-dev/arbiter/engine/policy"
+	"github.com/arbiter-dev/arbiter/engine/rates"
 	"github.com/arbiter-dev/arbiter/engine/receiver"
 	"github.com/arbiter-dev/arbiter/engine/store"
 	"github.com/arbiter-dev/arbiter/engine/worker"
@@ -55,9 +56,16 @@ type Config struct {
 	Configured map[string]config.Endpoint
 	// Holds reports the events waiting for their predecessor proof.
 	Holds Holds
-	// Plugins are the configured plugin instances, whose stores
-	// GET /v1/plugins/{name}/store reads.
-	Plugins []string
+	// Plugins are the configured plugin instances: GET /v1/plugins shows
+	// them with their grants, and GET /v1/plugins/{name}/store reads their
+	// stores.
+	Plugins []config.Plugin
+	// PluginHost runs them; nil serves the configuration alone.
+	PluginHost PluginHost
+	// Rates keeps the last hour of the counters OverviewCounters names;
+	// Inbox reports the inbox's depth. GET /v1/overview shows both.
+	Rates *rates.Sampler
+	Inbox Inbox
 }
 
 // API serves the admin routes.
@@ -87,6 +95,7 @@ func New(cfg Config) *API {
 	a.ledgerRoutes()
 	a.eventRoutes()
 	a.pluginRoutes()
+	a.overviewRoutes()
 	a.mux.Handle("POST "+policy.ReloadPath, cfg.Policies.ReloadHandler())
 	// Profiling, behind the same token: what an operator needs to see where
 	// time goes in production.

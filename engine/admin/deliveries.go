@@ -24,6 +24,7 @@ func (a *API) deliveryRoutes() {
 	a.handle("GET /v1/deliveries/export", a.exportDeliveries)
 	a.handle("GET /v1/deliveries/{id}", a.getDelivery)
 	a.handle("POST /v1/deliveries/{id}/retry", a.retryDelivery)
+	a.handle("POST /v1/deliveries/retry", a.retryDeliveries)
 }
 
 // deliveryView is a delivery as the history lists it.

@@ -31,6 +31,7 @@ import (
 	"github.com/arbiter-dev/arbiter/engine/dispatch"
 	"github.com/arbiter-dev/arbiter/engine/inbox"
 	"github.com/arbiter-dev/arbiter/engine/policy"
+	"github.com/arbiter-dev/arbiter/engine/rates"
 	"github.com/arbiter-dev/arbiter/engine/receiver"
 	"github.com/arbiter-dev/arbiter/engine/store"
 	"github.com/arbiter-dev/arbiter/engine/worker"
@@ -45,6 +46,7 @@ type Agent struct {
 	inbox     *inbox.Inbox
 	endpoints *receiver.Endpoints
 	counters  *store.EndpointCounters
+	rates     *rates.Sampler
 	policies  *policy.Engine
 	worker    *worker.Worker
 	plugins   *pluginLanes
@@ -177,6 +179,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *Agent, err er
 		return float64(s.Pending)
 	}))
 	a.counters = store.NewEndpointCounters(st)
+	a.rates = rates.New(rates.Config{Gatherer: a.registry, Counters: admin.OverviewCounters()})
 	rc := receiver.New(receiver.Config{
 		MaxBodyBytes: cfg.Receiver.MaxBodyBytes,
 		Tolerance:    cfg.Receiver.Tolerance,
@@ -187,7 +190,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *Agent, err er
 	api := admin.New(admin.Config{Tokens: tokens, ReadOnlyTokens: cfg.Admin.ReadOnlyTokens, Store: st, Policies: a.policies, Throttles: a.worker, Logger: log.Named("admin"),
 		NotifyDispatch: a.dispatch.Notify,
 		Endpoints:      a.endpoints, Counters: a.counters, Webhooks: rc, Configured: cfg.Endpoints, Holds: a.worker,
-		Plugins: pluginNames(cfg.Plugins)})
+		Plugins: cfg.Plugins, PluginHost: a.plugins, Rates: a.rates, Inbox: a.inbox})
 
 	mux := http.NewServeMux()
 	mux.Handle("/webhooks/{endpoint}", rc)
@@ -254,6 +257,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	workerCtx, stopWorker := context.WithCancel(context.Background())
 	workerDone := make(chan error, 1)
 	go func() { workerDone <- a.worker.Run(workerCtx) }()
+	ratesCtx, stopRates := context.WithCancel(context.Background())
+	ratesDone := make(chan struct{})
+	go func() {
+		defer close(ratesDone)
+		if err := a.rates.Run(ratesCtx); err != nil {
+			a.log.Error("sampling the overview's counters stopped", "error", err)
+		}
+	}()
 	countersCtx, stopCounters := context.WithCancel(context.Background())
 	countersDone := make(chan error, 1)
 	go func() { countersDone <- a.counters.Run(countersCtx) }()
@@ -320,6 +331,8 @@ loop:
 	for _, srv := range a.servers {
 		errs = append(errs, srv.Shutdown(sctx))
 	}
+	stopRates()
+	<-ratesDone
 	stopCounters() // nothing is refused any more: store the last counts
 	errs = append(errs, <-countersDone)
 	// Nothing is acknowledged any more: load the journal's backlog, as much

@@ -116,9 +116,42 @@ func (l *pluginLanes) Status() string {
 	}
 }
 
-// Invoke is the host's. The dispatcher runs only after loading succeeded.
+// Invoke is the host's. The dispatcher runs only after loading succeeded;
+// the admin API may call it sooner.
 func (l *pluginLanes) Invoke(ctx context.Context, plugin string, req wasmhost.Request) (wasmhost.Result, error) {
-	return l.host.Invoke(ctx, plugin, req)
+	h := l.loaded()
+	if h == nil {
+		return wasmhost.Result{}, fmt.Errorf("invoke %s: plugins are %s", plugin, l.Status())
+	}
+	return h.Invoke(ctx, plugin, req)
+}
+
+// Describe is the host's, once the plugins are loaded.
+func (l *pluginLanes) Describe(plugin string) (wasmhost.Info, error) {
+	h := l.loaded()
+	if h == nil {
+		return wasmhost.Info{}, fmt.Errorf("describe %s: plugins are %s", plugin, l.Status())
+	}
+	return h.Describe(plugin)
+}
+
+// Stats is the host's, once the plugins are loaded.
+func (l *pluginLanes) Stats(plugin string) (wasmhost.Stats, bool) {
+	h := l.loaded()
+	if h == nil {
+		return wasmhost.Stats{}, false
+	}
+	return h.Stats(plugin)
+}
+
+// loaded is the host once loading succeeded, else nil.
+func (l *pluginLanes) loaded() *wasmhost.Host {
+	select {
+	case <-l.done:
+		return l.host
+	default:
+		return nil
+	}
 }
 
 // close stops a load in progress at its next step and closes the host. It

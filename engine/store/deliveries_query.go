@@ -30,11 +30,14 @@ type DeliveryQuery struct {
 	EventID    string // any endpoint's event of that X-Event-ID
 	EventSeq   int64  // exactly this inbox event
 	ActionType string
-	From, To   time.Time    // created in [From, To); a zero bound is open
-	SortBy     DeliverySort // default SortCreated
-	Desc       bool
-	Limit      int // 0: every row
-	Offset     int
+	From, To   time.Time // created in [From, To); a zero bound is open
+	// UpdatedThrough, when set, keeps the deliveries last changed at or
+	// before it: a bulk action acts on what its preview counted.
+	UpdatedThrough time.Time
+	SortBy         DeliverySort // default SortCreated
+	Desc           bool
+	Limit          int // 0: every row
+	Offset         int
 }
 
 // where is the query's WHERE clause and its arguments.
@@ -67,6 +70,9 @@ func (q DeliveryQuery) where() (string, []any) {
 	}
 	if !q.To.IsZero() {
 		add("created_at < ?", micros(q.To))
+	}
+	if !q.UpdatedThrough.IsZero() {
+		add("updated_at <= ?", micros(q.UpdatedThrough))
 	}
 	if len(conds) == 0 {
 		return "", nil

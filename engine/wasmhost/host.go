@@ -95,6 +95,8 @@ type Stats struct {
 	Instantiations uint64 // instances created
 	Replaced       uint64 // instances closed after a failure
 	Recycled       uint64 // instances retired after MaxCallsPerInstance calls or memory growth
+	PoolSize       int    // instances the pool may hold
+	InUse          int    // instances serving a call now
 }
 
 // Host runs the plugins. It is safe for concurrent use.
@@ -225,7 +227,10 @@ func (h *Host) Stats(plugin string) (Stats, bool) {
 	if !ok {
 		return Stats{}, false
 	}
-	return p.stats.snapshot(), true
+	st := p.stats.snapshot()
+	st.PoolSize = cap(p.pool.slots)
+	st.InUse = st.PoolSize - len(p.pool.slots)
+	return st, true
 }
 
 // Close stops accepting calls, waits until ctx is done for calls in flight,

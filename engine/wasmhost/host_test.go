@@ -188,7 +188,7 @@ func TestRecycleAfterCalls(t *testing.T) {
 		requireOK(t, h, "p", action(`{"type":"probe","op":"now"}`))
 	}
 	st, _ := h.Stats("p")
-	requireEqual(t, Stats{Calls: 7, Instantiations: 3, Recycled: 2}, st)
+	requireEqual(t, Stats{Calls: 7, Instantiations: 3, Recycled: 2, PoolSize: 1}, st)
 }
 
 // TestRecycleOnMemoryGrowth soaks a guest that leaks 1 MiB a call under a
