@@ -33,13 +33,13 @@ type Holds interface {
 
 // Config wires the admin API to the running agent.
 type Config struct {
-	Tokens    []string // bearer tokens; requests without one of them get 401
+	Tokens []string // bearer tokens; requests without one of them get 401
 	// ReadOnlyTokens may make reads only; anything else gets 403.
 	ReadOnlyTokens []string
-	Store     *store.Store
-	Policies  *policy.Engine
-	Throttles Throttles
-	Logger    hclog.Logger
+	Store          *store.Store
+	Policies       *policy.Engine
+	Throttles      Throttles
+	Logger         hclog.Logger
 	// NotifyDispatch wakes the dispatcher when a delivery is retried, so it
 	// goes out now rather than at the next poll; may be nil.
 	NotifyDispatch func()

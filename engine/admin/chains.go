@@ -18,6 +18,7 @@ import (
 func (a *API) chainRoutes() {
 	a.handle("GET /v1/chains", a.listChains)
 	a.handle("GET /v1/chains/{customerId}", a.getChain)
+	a.handle("GET /v1/chains/{customerId}/timeline", a.chainTimeline)
 }
 
 // maxBreaks bounds the gaps and forks a chain's detail lists; the counts

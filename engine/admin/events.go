@@ -9,6 +9,7 @@ import (
 
 	"github.com/arbiter-dev/arbiter/engine"
 	"github.com/arbiter-dev/arbiter/engine/httpapi"
+	"github.com/arbiter-dev/arbiter/engine/normalize"
 	"github.com/arbiter-dev/arbiter/engine/pacspace"
 	"github.com/arbiter-dev/arbiter/engine/store"
 )
@@ -66,6 +67,9 @@ func eventQuery(p *httpapi.Params) store.EventQuery {
 		q.HasActions = new(true)
 	case "false":
 		q.HasActions = new(false)
+	}
+	if c := p.Str("customer"); c != "" {
+		q.Stream = normalize.CustomerStream(c)
 	}
 	q.From, q.To = p.DateRange()
 	since, _ := p.Timestamp("since")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/arbiter-dev/arbiter/engine"
 	"github.com/arbiter-dev/arbiter/engine/httpapi"
+	"github.com/arbiter-dev/arbiter/engine/normalize"
 	"github.com/arbiter-dev/arbiter/engine/store"
 )
 
@@ -243,6 +244,14 @@ type periodView struct {
 	Deltas        int64   `json:"deltas"`        // verified deltas counted
 	LedgerTotal   float64 `json:"ledgerTotal"`   // sum of the ledger records' amounts
 	LedgerRecords int64   `json:"ledgerRecords"` // ledger records in the period
+	// PacSpaceTotal is the period's netDelta as PacSpace last reported it
+	// among the customer's newest events; null when none of them did.
+	// ReportedOurs is our total as that event found it, and Drift whether
+	// its decision raised period_drift.
+	PacSpaceTotal *float64 `json:"pacspaceTotal"`
+	ReportedOurs  *float64 `json:"reportedOurs"`
+	ReportedBy    string   `json:"reportedBy,omitempty"` // the event
+	Drift         bool     `json:"drift"`
 }
 
 func (a *API) ledgerPeriods(w http.ResponseWriter, r *http.Request) {
@@ -261,10 +270,19 @@ func (a *API) ledgerPeriods(w http.ResponseWriter, r *http.Request) {
 		a.storeFailed(w, "listing ledger periods", err)
 		return
 	}
+	reported, err := a.cfg.Store.ReportedTotals(r.Context(), normalize.CustomerStream(customer))
+	if err != nil {
+		a.storeFailed(w, "listing ledger periods", err)
+		return
+	}
 	views := make([]periodView, len(ps))
 	for i, p := range ps {
 		views[i] = periodView{CustomerID: p.Customer, PeriodID: p.Period, OurTotal: p.Total, Deltas: p.Deltas,
 			LedgerTotal: p.LedgerAmount, LedgerRecords: p.LedgerRecords}
+		if rep, ok := reported[p.Period]; ok {
+			views[i].PacSpaceTotal, views[i].ReportedOurs = &rep.PacSpace, &rep.Ours
+			views[i].ReportedBy, views[i].Drift = rep.EventID, rep.Drift
+		}
 	}
 	httpapi.WriteList(w, "periods", views, page, total)
 }

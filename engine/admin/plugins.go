@@ -32,17 +32,17 @@ func (a *API) pluginRoutes() {
 // pluginView is a plugin instance: what it is, what it may reach, and how
 // its calls and deliveries went. Secrets are shown by name only.
 type pluginView struct {
-	Name       string          `json:"name"`
-	Path       string          `json:"path"`
-	Status     string          `json:"status"` // loading, ready or failed
-	Version    string          `json:"version"`
-	Kind       string          `json:"kind"`
-	ABI        int             `json:"abi"`
-	AllowHosts []string        `json:"allowHosts"`
-	Secrets    []string        `json:"secrets"` // names, never values
-	Timeout    string          `json:"timeout"` // per call; "" for the default
-	Pool       *poolView       `json:"pool"`    // null until loaded
-	Failed     int64           `json:"failedDeliveries"`
+	Name       string    `json:"name"`
+	Path       string    `json:"path"`
+	Status     string    `json:"status"` // loading, ready or failed
+	Version    string    `json:"version"`
+	Kind       string    `json:"kind"`
+	ABI        int       `json:"abi"`
+	AllowHosts []string  `json:"allowHosts"`
+	Secrets    []string  `json:"secrets"` // names, never values
+	Timeout    string    `json:"timeout"` // per call; "" for the default
+	Pool       *poolView `json:"pool"`    // null until loaded
+	Failed     int64     `json:"failedDeliveries"`
 }
 
 type poolView struct {

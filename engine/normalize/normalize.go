@@ -196,7 +196,7 @@ func (e *Event) delta(data []byte) error {
 		}
 	}
 	e.CustomerID = in.Delta.CustomerID
-	e.Stream = "customer:" + e.CustomerID
+	e.Stream = CustomerStream(e.CustomerID)
 	return nil
 }
 
@@ -267,7 +267,7 @@ func (e *Event) generic(data []byte, p probe, endpoint string) error {
 		in.Period = per
 	}
 	if e.CustomerID != "" {
-		e.Stream = "customer:" + e.CustomerID
+		e.Stream = CustomerStream(e.CustomerID)
 	} else {
 		e.Stream = "endpoint:" + endpoint
 	}
@@ -327,3 +327,6 @@ func kind(k string) string {
 	}
 	return "a " + k
 }
+
+// CustomerStream is the stream of a customer's delta events.
+func CustomerStream(customer string) string { return "customer:" + customer }

@@ -20,6 +20,7 @@ type EventQuery struct {
 	Endpoint   string   //
 	EventIDs   []string // any of these X-Event-IDs
 	Type       string   // the payload's event type
+	Stream     string   // the worker's processing stream (normalize.CustomerStream), once processed
 	Status     engine.EventStatus
 	From, To   time.Time // received in [From, To); a zero bound is open
 	HasActions *bool     // decided with at least one action, or with none (undecided events never match)
@@ -69,6 +70,9 @@ func (q EventQuery) where(counting bool) (string, []any) {
 	}
 	if q.Type != "" {
 		add("e.event_type = ?", q.Type)
+	}
+	if q.Stream != "" {
+		add("e.stream = ?", q.Stream)
 	}
 	if q.Status != "" {
 		add("e.status = ?", string(q.Status))

@@ -218,6 +218,9 @@ var migrations = []string{
 		seq INTEGER NOT NULL
 	);
 	INSERT INTO journal_checkpoint (id, seq) VALUES (1, 0);`,
+	// A customer's events, newest first, for the operator's search and the
+	// chain timeline: the worker sets stream when it processes an event.
+	`CREATE INDEX events_stream_seq ON events (stream, seq);`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {
