@@ -126,7 +126,10 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) policies(w http.ResponseWriter, _ *http.Request) {
-	httpapi.WriteData(w, http.StatusOK, a.cfg.Policies.Status())
+	httpapi.WriteData(w, http.StatusOK, struct {
+		policy.Status
+		TestResults []policy.TestResult `json:"testResults"` // of the active set, each test
+	}{a.cfg.Policies.Status(), a.cfg.Policies.Set().Tests().Results})
 }
 
 type throttleView struct {

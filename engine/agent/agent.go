@@ -28,6 +28,7 @@ import (
 	"github.com/arbiter-dev/arbiter/engine"
 	"github.com/arbiter-dev/arbiter/engine/admin"
 	"github.com/arbiter-dev/arbiter/engine/config"
+	"github.com/arbiter-dev/arbiter/engine/console"
 	"github.com/arbiter-dev/arbiter/engine/dispatch"
 	"github.com/arbiter-dev/arbiter/engine/inbox"
 	"github.com/arbiter-dev/arbiter/engine/policy"
@@ -204,6 +205,14 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *Agent, err er
 	}
 	for _, route := range admin.Routes() {
 		adminMux.Handle(route, api)
+	}
+	ui, err := console.New(console.Config{API: api, BasePath: cfg.Console.BasePath, SessionIdle: cfg.Console.SessionIdle,
+		SessionMax: cfg.Console.SessionMax, SecureCookie: cfg.Console.SecureCookie, Logger: log.Named("console")})
+	if err != nil {
+		return nil, err
+	}
+	for _, route := range console.Routes() {
+		adminMux.Handle(route, ui)
 	}
 	if err := a.listen(cfg.Listen, mux); err != nil {
 		return nil, err
