@@ -280,7 +280,10 @@ func (a *API) ledgerPeriods(w http.ResponseWriter, r *http.Request) {
 		views[i] = periodView{CustomerID: p.Customer, PeriodID: p.Period, OurTotal: p.Total, Deltas: p.Deltas,
 			LedgerTotal: p.LedgerAmount, LedgerRecords: p.LedgerRecords}
 		if rep, ok := reported[p.Period]; ok {
-			views[i].PacSpaceTotal, views[i].ReportedOurs = &rep.PacSpace, &rep.Ours
+			views[i].PacSpaceTotal = &rep.PacSpace
+			if rep.Ours.Valid {
+				views[i].ReportedOurs = &rep.Ours.Float64
+			}
 			views[i].ReportedBy, views[i].Drift = rep.EventID, rep.Drift
 		}
 	}

@@ -55,8 +55,11 @@ func (a *API) chainTimeline(w http.ResponseWriter, r *http.Request) {
 		if v.Reasons == nil {
 			v.Reasons = []string{}
 		}
-		if e.Decided {
-			v.PacSpaceTotal, v.OurTotal = &e.PacSpaceTotal, &e.OurTotal
+		if e.PacSpaceTotal.Valid {
+			v.PacSpaceTotal = &e.PacSpaceTotal.Float64
+		}
+		if e.OurTotal.Valid {
+			v.OurTotal = &e.OurTotal.Float64
 		}
 		if until, ok := held[e.Seq]; ok {
 			v.Chain, v.HeldUntil = "held", &until

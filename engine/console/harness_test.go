@@ -72,7 +72,7 @@ type sink struct {
 	hits atomic.Int64
 }
 
-func newSink(t testing.TB) *sink {
+func newSink() *sink {
 	s := &sink{}
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
@@ -83,7 +83,6 @@ func newSink(t testing.TB) *sink {
 		}
 		w.WriteHeader(http.StatusInternalServerError)
 	}))
-	t.Cleanup(s.srv.Close)
 	return s
 }
 
@@ -115,11 +114,24 @@ func (s *syncBuffer) String() string {
 // startAgent runs arbiter serve with the console's tokens, the default
 // routing's "console" target served by the bundled webhook plugin posting
 // to the sink, and one attempt per delivery, so a refused post is a dead
-// letter at once. extra is appended to the YAML config.
-func startAgent(t testing.TB, extra string) *agent {
+// letter at once. extra is appended to the YAML config; it may replace the
+// plugins. The agent stops when stop is called.
+func startAgent(t testing.TB, extra string) (a *agent, stop func()) {
 	t.Helper()
-	a := &agent{bin: arbiterBinary(t), dir: t.TempDir(), sink: newSink(t), logs: &syncBuffer{}}
+	dir, err := os.MkdirTemp("", "arbiter-console")
+	require.NoError(t, err)
+	a = &agent{bin: arbiterBinary(t), dir: dir, sink: newSink(), logs: &syncBuffer{}}
 	host := strings.TrimPrefix(a.sink.srv.URL, "http://")
+	plugins := fmt.Sprintf(`plugins:
+  - name: console
+    path: "bundled:webhook"
+    allow_hosts: [%q]
+    secrets: {sink: whsec_sink_0123456789abcdef}
+    config: {url: %q, secret_name: sink}
+`, host, a.sink.srv.URL+"/hook")
+	if strings.Contains(extra, "plugins:") {
+		plugins = ""
+	}
 	cfg := fmt.Sprintf(`listen: "127.0.0.1:0"
 data_dir: %q
 log: {level: info, format: json}
@@ -130,13 +142,7 @@ admin:
   read_only_tokens: [%s]
 endpoints:
   pacspace: {secrets: [%s]}
-plugins:
-  - name: console
-    path: "bundled:webhook"
-    allow_hosts: [%q]
-    secrets: {sink: whsec_sink_0123456789abcdef}
-    config: {url: %q, secret_name: sink}
-%s`, filepath.Join(a.dir, "data"), adminToken, readOnlyToken, webhookSecret, host, a.sink.srv.URL+"/hook", extra)
+%s%s`, filepath.Join(a.dir, "data"), adminToken, readOnlyToken, webhookSecret, plugins, extra)
 	conf := filepath.Join(a.dir, "arbiter.yaml")
 	require.NoError(t, os.WriteFile(conf, []byte(cfg), 0o600))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -148,10 +154,12 @@ plugins:
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 30 * time.Second
 	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
+	stop = func() {
 		cancel()
 		cmd.Wait()
-	})
+		a.sink.srv.Close()
+		os.RemoveAll(a.dir)
+	}
 	// The JSON log names the address it listens on.
 	addr := make(chan string, 1)
 	go func() {
@@ -173,10 +181,11 @@ plugins:
 	case ad := <-addr:
 		a.base = "http://" + ad
 	case <-time.After(time.Minute):
+		stop()
 		t.Fatalf("arbiter serve did not listen; log:\n%s", a.logs.String())
 	}
 	a.waitReady(t)
-	return a
+	return a, stop
 }
 
 // waitReady waits until the plugins are loaded, so that deliveries run.

@@ -10,7 +10,6 @@ import (
 	"math"
 	"net/http"
 	"net/url"
-	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -226,7 +225,7 @@ func (c *Console) funcs() template.FuncMap {
 		"keys":    keys,
 		"hasKey":  func(m map[string]any, k string) bool { _, ok := m[k]; return ok },
 		"truthy":  truthy,
-		"dirOf":   path.Dir,
+		"trimData": func(s string) string { return strings.TrimPrefix(s, "data.") },
 		"attempt": func(v any) string { return str(v) },
 	}
 }

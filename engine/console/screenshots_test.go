@@ -22,8 +22,7 @@ func TestScreenshots(t *testing.T) {
 		t.Skip("set CONSOLE_SCREENSHOTS to a directory (make screenshots) to render the console's pages")
 	}
 	require.NoError(t, os.MkdirAll(dir, 0o755))
-	a := startAgent(t, "")
-	truth := a.fill(t, 600, "all=0.03")
+	a, truth := filled(t)
 	ctx := browser(t)
 	login(t, ctx, a, adminToken)
 

@@ -187,11 +187,14 @@ func (w Window) DeltaBy(name, label string) map[string]float64 {
 
 // PerMinute is how much metric name grew in each of the window's last n
 // minutes, oldest first, for the label's values (all when values is
-// empty). A minute before the first sample counts 0.
+// empty). Minutes before the first sample count 0.
 func (w Window) PerMinute(n int, name, label string, values ...string) []float64 {
-	out := make([]float64, n)
+	first := w.history[0]
+	// at is the series' value at t: that of the last sample by then, or of
+	// the first sample for a t before it, so that a minute the sampling
+	// started in counts from its start.
 	at := func(t time.Time) float64 {
-		v := 0.0
+		v := sum(first.values, name, label, values)
 		for _, h := range w.history {
 			if h.at.After(t) {
 				break
@@ -200,11 +203,9 @@ func (w Window) PerMinute(n int, name, label string, values ...string) []float64
 		}
 		return v
 	}
+	out := make([]float64, n)
 	for i := range n {
 		start := w.At.Add(-time.Duration(n-i) * time.Minute)
-		if start.Before(w.history[0].at) {
-			continue
-		}
 		out[i] = max(at(start.Add(time.Minute))-at(start), 0)
 	}
 	return out

@@ -96,8 +96,8 @@ type TimelineEntry struct {
 	ProofHash         string
 	PreviousProofHash string
 	Period            string
-	PacSpaceTotal     float64 // period.netDelta, as PacSpace reported it
-	OurTotal          float64 // state.period.ours, with this event's delta
+	PacSpaceTotal     sql.NullFloat64 // period.netDelta, as PacSpace reported it
+	OurTotal          sql.NullFloat64 // state.period.ours, with this event's delta; null for events that carry no delta
 	Reasons           []string
 }
 
@@ -112,8 +112,8 @@ func (s *Store) Timeline(ctx context.Context, stream string, beforeSeq int64, li
 			COALESCE(json_extract(d.input, '$.proof.proofHash'), ''),
 			COALESCE(json_extract(d.input, '$.proof.previousProofHash'), ''),
 			COALESCE(json_extract(d.input, '$.period.id'), ''),
-			COALESCE(json_extract(d.input, '$.period.netDelta'), 0),
-			COALESCE(json_extract(d.input, '$.state.period.ours'), 0),
+			json_extract(d.input, '$.period.netDelta'),
+			json_extract(d.input, '$.state.period.ours'),
 			COALESCE((SELECT group_concat(reason, ' ') FROM decision_actions a WHERE a.event_seq = e.seq), '')
 		FROM events e LEFT JOIN decisions d ON d.event_seq = e.seq
 		WHERE e.stream = ? AND e.seq < ? ORDER BY e.seq DESC LIMIT ?`, stream, beforeSeq, limit)
@@ -144,8 +144,8 @@ func (s *Store) Timeline(ctx context.Context, stream string, beforeSeq int64, li
 
 // ReportedTotal is the last period total PacSpace reported for a period.
 type ReportedTotal struct {
-	PacSpace float64 // period.netDelta
-	Ours     float64 // our total then, with that event's delta
+	PacSpace float64         // period.netDelta
+	Ours     sql.NullFloat64 // our total then, with that event's delta; null for an event without a delta
 	EventID  string
 	Drift    bool // the decision raised period_drift
 }
@@ -158,7 +158,7 @@ const reportScan = 2000
 // of stream, the total PacSpace reported last.
 func (s *Store) ReportedTotals(ctx context.Context, stream string) (map[string]ReportedTotal, error) {
 	rows, err := s.readRows(ctx, `SELECT json_extract(d.input, '$.period.id'), json_extract(d.input, '$.period.netDelta'),
-			COALESCE(json_extract(d.input, '$.state.period.ours'), 0), e.event_id,
+			json_extract(d.input, '$.state.period.ours'), e.event_id,
 			EXISTS (SELECT 1 FROM decision_actions a WHERE a.event_seq = e.seq AND a.reason = 'period_drift')
 		FROM events e JOIN decisions d ON d.event_seq = e.seq
 		WHERE e.stream = ? ORDER BY e.seq DESC LIMIT ?`, stream, reportScan)
