@@ -60,7 +60,7 @@ func filled(t *testing.T) (*agent, []truthLine) {
 
 // client is an HTTP client that keeps cookies and does not follow
 // redirects.
-func client(t *testing.T) *http.Client {
+func client(t testing.TB) *http.Client {
 	jar, err := cookiejar.New(nil)
 	require.NoError(t, err)
 	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

@@ -95,8 +95,8 @@ func (c *Console) renderAPIError(w http.ResponseWriter, r *http.Request, s *sess
 }
 
 func withError(e *apiError) func(*view) { return func(v *view) { v.Error = e } }
-func withNotice(msg string) func(*view)  { return func(v *view) { v.Notice = msg } }
-func withLive(on bool) func(*view)       { return func(v *view) { v.Live = on } }
+func withNotice(msg string) func(*view) { return func(v *view) { v.Notice = msg } }
+func withLive(on bool) func(*view)      { return func(v *view) { v.Live = on } }
 
 // call makes an admin API request in process, as the session's role, and
 // returns the envelope's data. The browser's request lends its host, so
@@ -212,21 +212,22 @@ func (c *Console) funcs() template.FuncMap {
 			}
 			return string(b)
 		},
-		"qset":    qset,
-		"list":    func(v ...any) []any { return v },
-		"str":     func(v any) string { return str(v) },
-		"float":   toFloat,
-		"join":    func(v any, sep string) string { return strings.Join(strs(v), sep) },
-		"bars":    bars,
-		"page":    pageOf,
-		"secs":    func(d time.Duration) string { return d.String() },
-		"ms":      func(v any) string { return strconv.FormatFloat(toFloat(v)/1000, 'f', 2, 64) },
-		"lenOf":   lenOf,
-		"keys":    keys,
-		"hasKey":  func(m map[string]any, k string) bool { _, ok := m[k]; return ok },
-		"truthy":  truthy,
+		"qset":     qset,
+		"list":     func(v ...any) []any { return v },
+		"str":      func(v any) string { return str(v) },
+		"float":    toFloat,
+		"join":     func(v any, sep string) string { return strings.Join(strs(v), sep) },
+		"bars":     bars,
+		"page":     pageOf,
+		"secs":     func(d time.Duration) string { return d.String() },
+		"ms":       func(v any) string { return strconv.FormatFloat(toFloat(v)/1000, 'f', 2, 64) },
+		"lenOf":    lenOf,
+		"keys":     keys,
+		"hasKey":   func(m map[string]any, k string) bool { _, ok := m[k]; return ok },
+		"truthy":   truthy,
+		"drift":    drift,
 		"trimData": func(s string) string { return strings.TrimPrefix(s, "data.") },
-		"attempt": func(v any) string { return str(v) },
+		"attempt":  func(v any) string { return str(v) },
 	}
 }
 
@@ -424,6 +425,19 @@ func bars(label string, v any) template.HTML {
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
+}
+
+// drift is PacSpace's total minus ours, signed, when it is at least half
+// a cent either way, else "". A missing total is no drift.
+func drift(pacspace, ours any) string {
+	if pacspace == nil || ours == nil {
+		return ""
+	}
+	d := toFloat(pacspace) - toFloat(ours)
+	if math.Abs(d) < 0.005 {
+		return ""
+	}
+	return strconv.FormatFloat(d, 'f', 2, 64)
 }
 
 // pageInfo is a list's place, for its pagination links.
