@@ -7,7 +7,7 @@ PKGS    := ./...
 BENCH   ?= .
 COUNT   ?= 1
 
-.PHONY: run build plugins plugin-ntfy test test-examples test-go test-race test-policies bench bench-load demo crash lint fmt check clean
+.PHONY: run build plugins plugin-ntfy test test-examples test-go test-race test-policies bench bench-load demo crash screenshots lint fmt check clean
 
 # The bundled plugins are compiled to Wasm and embedded into the binary.
 plugins:
@@ -69,6 +69,11 @@ demo: build
 CRASH_ROUNDS ?= 100
 crash:
 	ARBITER_CRASH_ROUNDS=$(CRASH_ROUNDS) $(GO) test -count=1 -timeout 60m -run '^TestCrashPoints$$' -v ./engine/journal
+
+# A screenshot of every console page, light and dark, into docs/console:
+# the real binary filled by arbiter sim, in headless Chromium.
+screenshots: plugins
+	CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console $(GO) test -count=1 -run '^TestScreenshots$$' ./engine/console
 
 # Go vet and staticcheck; Rego checked strictly and held to opa fmt.
 lint:
