@@ -2,6 +2,7 @@ package admin
 
 import (
 	"encoding/json"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -103,6 +104,7 @@ func (a *API) listEvents(w http.ResponseWriter, r *http.Request) {
 		p.Fail("endpoint", "the path names the endpoint already")
 	}
 	page := p.Page(httpapi.DefaultLimit)
+	q.MaxTotal = p.Int("maxTotal", 0, 1, math.MaxInt32)
 	if !p.OK(w) {
 		return
 	}
@@ -122,7 +124,12 @@ func (a *API) listEvents(w http.ResponseWriter, r *http.Request) {
 	for i, ev := range evs {
 		views[i] = newEventView(ev)
 	}
-	httpapi.WriteList(w, "events", views, page, total)
+	pg := httpapi.NewPagination(page, total)
+	if q.MaxTotal > 0 && total > q.MaxTotal {
+		pg = httpapi.NewPagination(page, q.MaxTotal)
+		pg.TotalCapped = true
+	}
+	httpapi.WriteData(w, http.StatusOK, map[string]any{"events": views, "pagination": pg})
 }
 
 // eventDetail is one event with its body, its decision and its deliveries.

@@ -175,6 +175,23 @@ func TestOperatorViews(t *testing.T) {
 		_, ids = la.list(t, "/v1/events?customer=cus_other")
 		require.Equal(t, 0, len(ids))
 
+		// Counting stops past maxTotal when asked.
+		type page struct {
+			Pagination struct {
+				Total, TotalPages int
+				TotalCapped       bool
+			}
+		}
+		for q, want := range map[string][3]int{"limit=1&maxTotal=2": {2, 2, 1}, "limit=1&maxTotal=3": {3, 3, 0},
+			"maxTotal=2": {2, 1, 1}, "limit=1": {3, 3, 0}} {
+			var capped page
+			_, r := la.call(t, "GET", "/v1/events?customer=cus_t&"+q, nil)
+			require.NoError(t, json.Unmarshal(r.Data, &capped))
+			require.Equal(t, want[0], capped.Pagination.Total, q)
+			require.Equal(t, want[1], capped.Pagination.TotalPages, q)
+			require.Equal(t, want[2] == 1, capped.Pagination.TotalCapped, q)
+		}
+
 		var periods struct {
 			Periods []struct {
 				PeriodID      string   `json:"periodId"`

@@ -405,16 +405,16 @@ func (a *API) testWebhook(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, http.StatusInternalServerError, "signing the test event: "+err.Error(), nil)
 		return
 	}
-	rec := &recorder{header: http.Header{}}
+	rec := httpapi.NewRecorder()
 	a.cfg.Webhooks.ServeHTTP(rec, req)
 
-	res := testResult{Success: rec.status == http.StatusOK, HTTPStatus: rec.status, EventID: id}
+	res := testResult{Success: rec.Status == http.StatusOK, HTTPStatus: rec.Status, EventID: id}
 	var answer struct {
 		Duplicate bool   `json:"duplicate"`
 		Error     string `json:"error"`
 		Reason    string `json:"reason"`
 	}
-	json.Unmarshal(rec.body.Bytes(), &answer)
+	json.Unmarshal(rec.Body.Bytes(), &answer)
 	switch {
 	case res.Success && answer.Duplicate:
 		res.Message = "Test event accepted as a duplicate of one already received."
@@ -423,28 +423,8 @@ func (a *API) testWebhook(w http.ResponseWriter, r *http.Request) {
 	case answer.Reason != "":
 		res.Message = answer.Error + " (" + answer.Reason + ")"
 	default:
-		res.Message = "The receiver answered HTTP " + strconv.Itoa(rec.status) + "."
+		res.Message = "The receiver answered HTTP " + strconv.Itoa(rec.Status) + "."
 	}
-	a.log.Info("webhook test event sent", "endpoint", ep.Name, "event_id", id, "status", rec.status)
+	a.log.Info("webhook test event sent", "endpoint", ep.Name, "event_id", id, "status", rec.Status)
 	httpapi.WriteData(w, http.StatusOK, res)
-}
-
-// recorder keeps the receiver's answer to an in-process request.
-type recorder struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (rec *recorder) Header() http.Header { return rec.header }
-
-func (rec *recorder) WriteHeader(status int) {
-	if rec.status == 0 {
-		rec.status = status
-	}
-}
-
-func (rec *recorder) Write(b []byte) (int, error) {
-	rec.WriteHeader(http.StatusOK)
-	return rec.body.Write(b)
 }

@@ -70,7 +70,7 @@ var csrfInput = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 // signIn logs c in through the login form at base (a console URL prefix
 // such as http://host/ui) and returns the session's CSRF token.
-func signIn(t *testing.T, c *http.Client, base, token string) string {
+func signIn(t testing.TB, c *http.Client, base, token string) string {
 	t.Helper()
 	page := fetch(t, c, http.MethodGet, base+"/login", nil, http.StatusOK)
 	m := csrfInput.FindStringSubmatch(page)
@@ -86,7 +86,7 @@ func signIn(t *testing.T, c *http.Client, base, token string) string {
 }
 
 // fetch makes a request and requires its status.
-func fetch(t *testing.T, c *http.Client, method, u string, form url.Values, status int) string {
+func fetch(t testing.TB, c *http.Client, method, u string, form url.Values, status int) string {
 	t.Helper()
 	var body io.Reader
 	if form != nil {
@@ -115,16 +115,10 @@ func TestPagesRender(t *testing.T) {
 	signIn(t, c, a.base+"/ui", adminToken)
 	gap := eventOf(truth, "chain-gap")
 	customer := customerOf(t, a, gap)
-	var del struct {
-		Data struct {
-			Deliveries []struct{ ID string } `json:"deliveries"`
-		}
-	}
-	a.getJSON(t, "/v1/deliveries?status=failed&limit=1", adminToken, &del)
-	require.Equal(t, 1, len(del.Data.Deliveries))
+	failed := failedDelivery(t, a)
 	for _, p := range []string{"/", "/?paused=1", "/events", "/events?type=delta.verified&status=processed&live=1",
 		"/events?customer=" + customer, "/events?id=" + gap, "/events/" + gap, "/events/" + gap + "?raw=1",
-		"/deliveries", "/deliveries?status=failed&sortBy=attempts&sortOrder=asc", "/deliveries/" + del.Data.Deliveries[0].ID,
+		"/deliveries", "/deliveries?status=failed&sortBy=attempts&sortOrder=asc", "/deliveries/" + failed,
 		"/deliveries/retry?actionType=alert", "/chains", "/chains/" + customer, "/chains/" + customer + "?limit=500",
 		"/policies", "/policies/dry-run", "/plugins", "/plugins/console", "/plugins/console?prefix=x",
 		"/webhooks", "/webhooks/pacspace"} {
@@ -133,13 +127,13 @@ func TestPagesRender(t *testing.T) {
 		require.NotContains(t, page, "no value", p)
 	}
 	for p, want := range map[string]string{
-		"/events/evt_no_such_event":      "no event",
-		"/events?status=lost":            "must be one of",
-		"/deliveries?sortBy=mood":        "must be one of",
-		"/deliveries/dlv_no_such":        "no delivery",
-		"/chains/cus_no_such":            "no proof chain",
-		"/plugins/nothing":               "No plugin instance",
-		"/no/such/page":                  "There is no page",
+		"/events/evt_no_such_event":       "no event",
+		"/events?status=lost":             "must be one of",
+		"/deliveries?sortBy=mood":         "must be one of",
+		"/deliveries/dlv_no_such":         "no delivery",
+		"/chains/cus_no_such":             "no proof chain",
+		"/plugins/nothing":                "No plugin instance",
+		"/no/such/page":                   "There is no page",
 		"/go?q=nothing_has_this_id_12345": "Nothing has the id",
 	} {
 		resp, err := c.Get(a.base + "/ui" + p)
@@ -151,7 +145,7 @@ func TestPagesRender(t *testing.T) {
 		require.Contains(t, string(b), `role="alert"`, p) // inline, in the layout
 	}
 	// The jump box finds each kind of id.
-	for q, want := range map[string]string{gap: "/ui/events/" + gap, del.Data.Deliveries[0].ID: "/ui/deliveries/",
+	for q, want := range map[string]string{gap: "/ui/events/" + gap, failed: "/ui/deliveries/",
 		"pacspace": "/ui/webhooks/pacspace", customer: "/ui/chains/" + customer, "console": "/ui/plugins/console"} {
 		resp, err := c.Get(a.base + "/ui/go?q=" + url.QueryEscape(q))
 		require.NoError(t, err)
@@ -337,7 +331,9 @@ func TestBulkRetry(t *testing.T) {
 	defer stop()
 	a.fill(t, 200, "all=0.03")
 	count := func(q string) int {
-		var d struct{ Data struct{ Pagination struct{ Total int } } }
+		var d struct {
+			Data struct{ Pagination struct{ Total int } }
+		}
 		a.getJSON(t, "/v1/deliveries?limit=1&"+q, adminToken, &d)
 		return d.Data.Pagination.Total
 	}
@@ -374,15 +370,7 @@ func TestBulkRetry(t *testing.T) {
 // the server refuses the requests anyway, in the console and in the API.
 func TestReadOnly(t *testing.T) {
 	a, _ := filled(t)
-	var del struct {
-		Data struct {
-			Deliveries []struct{ ID string } `json:"deliveries"`
-		}
-	}
-	a.getJSON(t, "/v1/deliveries?status=failed&limit=1", adminToken, &del)
-	require.Equal(t, 1, len(del.Data.Deliveries))
-	id := del.Data.Deliveries[0].ID
-
+	id := failedDelivery(t, a)
 	ctx := browser(t)
 	login(t, ctx, a, readOnlyToken)
 	require.Equal(t, "read-only", text(t, ctx, ".badge"))

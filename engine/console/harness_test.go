@@ -336,3 +336,16 @@ func browser(t testing.TB) context.Context {
 	require.NoError(t, chromedp.Do(ctx)) // starts the browser
 	return ctx
 }
+
+// failedDelivery is the id of a dead letter of the agent's.
+func failedDelivery(t testing.TB, a *agent) string {
+	t.Helper()
+	var del struct {
+		Data struct {
+			Deliveries []struct{ ID string } `json:"deliveries"`
+		}
+	}
+	a.getJSON(t, "/v1/deliveries?status=failed&limit=1", adminToken, &del)
+	require.Equal(t, 1, len(del.Data.Deliveries))
+	return del.Data.Deliveries[0].ID
+}

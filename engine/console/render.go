@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/arbiter-dev/arbiter/engine/httpapi"
 )
 
 // view is what every page template gets.
@@ -114,10 +116,10 @@ func (c *Console) call(r *http.Request, s *session, method, p string, q url.Valu
 			Fields  map[string]string `json:"fields"`
 		} `json:"error"`
 	}
-	dec := json.NewDecoder(&rec.body)
+	dec := json.NewDecoder(&rec.Body)
 	dec.UseNumber()
 	if err := dec.Decode(&env); err != nil {
-		return nil, &apiError{Status: http.StatusBadGateway, Message: "the admin API answered " + strconv.Itoa(rec.status) + " with no JSON"}
+		return nil, &apiError{Status: http.StatusBadGateway, Message: "the admin API answered " + strconv.Itoa(rec.Status) + " with no JSON"}
 	}
 	var data any
 	if len(env.Data) > 0 {
@@ -125,8 +127,8 @@ func (c *Console) call(r *http.Request, s *session, method, p string, q url.Valu
 		d.UseNumber()
 		d.Decode(&data)
 	}
-	if !env.Success || rec.status >= 300 {
-		e := &apiError{Status: rec.status, Message: "the admin API refused the request"}
+	if !env.Success || rec.Status >= 300 {
+		e := &apiError{Status: rec.Status, Message: "the admin API refused the request"}
 		if env.Error != nil {
 			e.Message, e.Fields = env.Error.Message, env.Error.Fields
 		}
@@ -146,7 +148,7 @@ func (c *Console) get(r *http.Request, s *session, p string, q url.Values) (map[
 }
 
 // do makes the request and keeps the answer.
-func (c *Console) do(r *http.Request, s *session, method, p string, q url.Values, body any) (*recorder, *apiError) {
+func (c *Console) do(r *http.Request, s *session, method, p string, q url.Values, body any) (*httpapi.Recorder, *apiError) {
 	var rd io.Reader = http.NoBody
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -167,32 +169,12 @@ func (c *Console) do(r *http.Request, s *session, method, p string, q url.Values
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	rec := &recorder{header: http.Header{}}
+	rec := httpapi.NewRecorder()
 	c.cfg.API.ServeAs(s.role, rec, req)
-	if rec.status == 0 {
-		rec.status = http.StatusOK
+	if rec.Status == 0 {
+		rec.Status = http.StatusOK
 	}
 	return rec, nil
-}
-
-// recorder keeps an in-process answer.
-type recorder struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (rec *recorder) Header() http.Header { return rec.header }
-
-func (rec *recorder) WriteHeader(status int) {
-	if rec.status == 0 {
-		rec.status = status
-	}
-}
-
-func (rec *recorder) Write(b []byte) (int, error) {
-	rec.WriteHeader(http.StatusOK)
-	return rec.body.Write(b)
 }
 
 func (c *Console) funcs() template.FuncMap {
@@ -443,16 +425,18 @@ func drift(pacspace, ours any) string {
 // pageInfo is a list's place, for its pagination links.
 type pageInfo struct {
 	Page, Pages, Total int
-	Prev, Next         int // 0: none
+	Prev, Next         int  // 0: none
+	More               bool // more than Total match: the count stopped there
 }
 
 func pageOf(v any) pageInfo {
 	m, _ := v.(map[string]any)
-	p := pageInfo{Page: int(toFloat(m["page"])), Pages: int(toFloat(m["totalPages"])), Total: int(toFloat(m["total"]))}
+	p := pageInfo{Page: int(toFloat(m["page"])), Pages: int(toFloat(m["totalPages"])), Total: int(toFloat(m["total"])),
+		More: truthy(m["totalCapped"])}
 	if p.Page > 1 {
 		p.Prev = p.Page - 1
 	}
-	if p.Page < p.Pages {
+	if p.Page < p.Pages || p.More {
 		p.Next = p.Page + 1
 	}
 	return p

@@ -28,13 +28,6 @@ func TestScreenshots(t *testing.T) {
 
 	gapEvent := eventOf(truth, "chain-gap")
 	customer := customerOf(t, a, gapEvent)
-	var del struct {
-		Data struct {
-			Deliveries []struct{ ID string } `json:"deliveries"`
-		}
-	}
-	a.getJSON(t, "/v1/deliveries?status=failed&limit=1", adminToken, &del)
-	require.True(t, len(del.Data.Deliveries) == 1, "a failed delivery")
 	_, file, _, _ := runtime.Caller(0)
 	policies := filepath.Join(filepath.Dir(file), "..", "..", "policies")
 
@@ -43,7 +36,7 @@ func TestScreenshots(t *testing.T) {
 		{"events", "/ui/events?type=delta.verified"},
 		{"event", "/ui/events/" + gapEvent + "?raw=1"},
 		{"deliveries", "/ui/deliveries?status=failed"},
-		{"delivery", "/ui/deliveries/" + del.Data.Deliveries[0].ID},
+		{"delivery", "/ui/deliveries/" + failedDelivery(t, a)},
 		{"bulk-retry", "/ui/deliveries/retry?actionType=alert"},
 		{"chains", "/ui/chains"},
 		{"chain", "/ui/chains/" + customer},

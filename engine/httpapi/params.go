@@ -156,6 +156,9 @@ type Pagination struct {
 	Offset     int `json:"offset"`
 	Total      int `json:"total"`
 	TotalPages int `json:"totalPages"`
+	// TotalCapped says that more than Total match: the caller asked to
+	// stop counting there.
+	TotalCapped bool `json:"totalCapped,omitempty"`
 }
 
 // NewPagination describes page q of a list of total items.

@@ -96,13 +96,23 @@ type EndpointCounters struct {
 	flushMu sync.Mutex // one flush at a time; Stats waits for it so nothing counts twice
 	mu      sync.Mutex
 	pending map[rejectKey]int64
+
+	acceptedMu sync.Mutex
+	accepted   map[string]acceptedCount
+}
+
+// acceptedCount is an endpoint's stored events among the inbox's first
+// scanned seqs, and its newest seq: Stats counts only the events stored
+// since, by seq, instead of the endpoint's whole range of its index.
+type acceptedCount struct {
+	n, last, scanned int64
 }
 
 type rejectKey struct{ endpoint, reason string }
 
 // NewEndpointCounters returns counters that flush to st.
 func NewEndpointCounters(st *Store) *EndpointCounters {
-	return &EndpointCounters{st: st, pending: map[rejectKey]int64{}}
+	return &EndpointCounters{st: st, pending: map[rejectKey]int64{}, accepted: map[string]acceptedCount{}}
 }
 
 // Reject counts one refused request. It is safe for concurrent use.
@@ -172,14 +182,14 @@ func (c *EndpointCounters) Flush(ctx context.Context) error {
 // flushed included.
 func (c *EndpointCounters) Stats(ctx context.Context, name string) (EndpointStats, error) {
 	st := EndpointStats{Rejected: map[string]int64{}}
-	// MAX(seq) and COUNT(*) read only the (endpoint, …) index.
-	var last sql.NullInt64
-	if err := c.st.readRow(ctx, `SELECT COUNT(*), MAX(seq) FROM events WHERE endpoint = ?`, name).Scan(&st.Accepted, &last); err != nil {
+	acc, err := c.acceptedCount(ctx, name)
+	if err != nil {
 		return st, fmt.Errorf("endpoint stats %s: %w", name, err)
 	}
-	if last.Valid {
+	st.Accepted = acc.n
+	if acc.n > 0 {
 		var recv int64
-		if err := c.st.readRow(ctx, `SELECT received_at FROM events WHERE seq = ?`, last.Int64).Scan(&recv); err != nil {
+		if err := c.st.readRow(ctx, `SELECT received_at FROM events WHERE seq = ?`, acc.last).Scan(&recv); err != nil {
 			return st, fmt.Errorf("endpoint stats %s: %w", name, err)
 		}
 		st.LastAccepted = fromMicros(recv)
@@ -212,4 +222,39 @@ func (c *EndpointCounters) Stats(ctx context.Context, name string) (EndpointStat
 	}
 	c.mu.Unlock()
 	return st, nil
+}
+
+// acceptedCount counts the endpoint's stored events. The first time it
+// reads the endpoint's range of the (endpoint, …) index; after that only
+// the events stored since, which seq order finds through the primary key.
+// Events are never deleted and seqs are committed in order, so the sum
+// stays exact.
+func (c *EndpointCounters) acceptedCount(ctx context.Context, name string) (acceptedCount, error) {
+	c.acceptedMu.Lock()
+	defer c.acceptedMu.Unlock()
+	acc, known := c.accepted[name]
+	var top int64
+	if err := c.st.readRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM events`).Scan(&top); err != nil {
+		return acc, err
+	}
+	var (
+		n    int64
+		last sql.NullInt64
+		err  error
+	)
+	if known {
+		err = c.st.readRow(ctx, `SELECT COUNT(*), MAX(seq) FROM events WHERE seq > ? AND seq <= ? AND +endpoint = ?`,
+			acc.scanned, top, name).Scan(&n, &last)
+	} else {
+		err = c.st.readRow(ctx, `SELECT COUNT(*), MAX(seq) FROM events WHERE endpoint = ? AND seq <= ?`, name, top).Scan(&n, &last)
+	}
+	if err != nil {
+		return acc, err
+	}
+	acc.n, acc.scanned = acc.n+n, top
+	if last.Valid {
+		acc.last = last.Int64
+	}
+	c.accepted[name] = acc
+	return acc, nil
 }

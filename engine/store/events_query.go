@@ -28,6 +28,10 @@ type EventQuery struct {
 	Desc       bool      // newest first; the order is always by seq
 	Limit      int       // 0: every row
 	Offset     int
+	// MaxTotal, when set, stops counting the matches past it: Events then
+	// returns a total of MaxTotal+1 for "more than MaxTotal", rather than
+	// read an index range of a million entries to say how many.
+	MaxTotal int
 
 	// seqs received in [From, To) lie in [seqLo, seqHi); set by receivedSeqs.
 	seqLo, seqHi int64
@@ -187,11 +191,24 @@ func (s *Store) Events(ctx context.Context, q EventQuery) ([]EventSummary, int, 
 		return nil, 0, fmt.Errorf("events: %w", err)
 	}
 	var total int
-	if q.Limit > 0 && len(out) < q.Limit && (len(out) > 0 || q.Offset == 0) {
+	if where, _ := q.where(true); where == "" {
+		total = int(s.stored.Load()) // the whole inbox: kept count, where COUNT(*) would read an index of every event
+		if q.MaxTotal > 0 {
+			total = min(total, q.MaxTotal+1)
+		}
+	} else if q.Limit > 0 && len(out) < q.Limit && (len(out) > 0 || q.Offset == 0) {
 		total = q.Offset + len(out) // the last page: no need to count
+		if q.MaxTotal > 0 {
+			total = min(total, q.MaxTotal+1)
+		}
 	} else {
 		where, args := q.where(true)
-		rows, err := s.eventRows(ctx, q, `SELECT COUNT(*) FROM events e`+where, args)
+		count := `SELECT COUNT(*) FROM events e` + where
+		if q.MaxTotal > 0 {
+			count = `SELECT COUNT(*) FROM (SELECT 1 FROM events e` + where + ` LIMIT ?)`
+			args = append(args, q.MaxTotal+1)
+		}
+		rows, err := s.eventRows(ctx, q, count, args)
 		if err != nil {
 			return nil, 0, fmt.Errorf("count events: %w", err)
 		}
@@ -282,7 +299,9 @@ func (s *Store) receivedSeqs(ctx context.Context, q *EventQuery) error {
 // or after t.
 func (s *Store) firstReceivedAt(ctx context.Context, t time.Time) (int64, error) {
 	var lo, hi int64 // the answer lies in [lo, hi]
-	if err := s.readRow(ctx, `SELECT COALESCE(MIN(seq), 1), COALESCE(MAX(seq), 0) + 1 FROM events`).Scan(&lo, &hi); err != nil {
+	// Each bound in its own subquery: SQLite reads MIN or MAX alone off the
+	// end of the primary key, but scans every row for both in one SELECT.
+	if err := s.readRow(ctx, `SELECT COALESCE((SELECT MIN(seq) FROM events), 1), COALESCE((SELECT MAX(seq) FROM events), 0) + 1`).Scan(&lo, &hi); err != nil {
 		return 0, err
 	}
 	at := micros(t)
