@@ -10,7 +10,9 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -464,4 +466,57 @@ func newServer(t *testing.T, h http.Handler) string {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+var secretCode = regexp.MustCompile(`<code id="secret">(whsec_[0-9a-f]+)</code>`)
+
+// TestOperations drives the console's state-changing forms over HTTP:
+// a webhook endpoint created (its secret shown once), tested, toggled,
+// rotated and deleted; a test delivery to a plugin; a policy dry run.
+func TestOperations(t *testing.T) {
+	a, _ := filled(t)
+	c := client(t)
+	csrf := signIn(t, c, a.base+"/ui", adminToken)
+	ui := a.base + "/ui"
+
+	page := fetch(t, c, http.MethodPost, ui+"/webhooks", url.Values{"csrf": {csrf}, "name": {"ui_ops"}, "description": {"made in the console"}}, http.StatusOK)
+	m := secretCode.FindStringSubmatch(page)
+	require.True(t, m != nil, "the new secret is shown")
+	require.Contains(t, page, `data-copy="secret"`)
+	page = fetch(t, c, http.MethodGet, ui+"/webhooks/ui_ops", nil, http.StatusOK)
+	require.NotContains(t, page, m[1]) // once only
+	require.Contains(t, page, "made in the console")
+	page = fetch(t, c, http.MethodPost, ui+"/webhooks", url.Values{"csrf": {csrf}, "name": {"ui_ops"}}, http.StatusConflict)
+	require.Contains(t, page, "is taken")
+	page = fetch(t, c, http.MethodPost, ui+"/webhooks", url.Values{"csrf": {csrf}, "name": {"Bad Name"}}, http.StatusBadRequest)
+	require.Contains(t, page, "must be 1 to 64 characters")
+
+	page = fetch(t, c, http.MethodPost, ui+"/webhooks/ui_ops/test", url.Values{"csrf": {csrf}}, http.StatusOK)
+	require.Contains(t, page, "Test event sent successfully.")
+	fetch(t, c, http.MethodPost, ui+"/webhooks/ui_ops/toggle", url.Values{"csrf": {csrf}}, http.StatusSeeOther)
+	var wh struct{ Data struct{ Enabled bool } }
+	a.getJSON(t, "/v1/webhooks/ui_ops", adminToken, &wh)
+	require.False(t, wh.Data.Enabled, "disabled")
+	page = fetch(t, c, http.MethodPost, ui+"/webhooks/ui_ops/rotate", url.Values{"csrf": {csrf}, "gracePeriod": {"1h"}}, http.StatusOK)
+	m2 := secretCode.FindStringSubmatch(page)
+	require.True(t, m2 != nil && m2[1] != m[1], "a new secret, shown once")
+	page = fetch(t, c, http.MethodPost, ui+"/webhooks/ui_ops/rotate", url.Values{"csrf": {csrf}, "gracePeriod": {"forever"}}, http.StatusBadRequest)
+	require.Contains(t, page, "gracePeriod")
+	fetch(t, c, http.MethodPost, ui+"/webhooks/ui_ops/delete", url.Values{"csrf": {csrf}}, http.StatusSeeOther)
+	require.Equal(t, http.StatusNotFound, a.getJSON(t, "/v1/webhooks/ui_ops", adminToken, &wh))
+	page = fetch(t, c, http.MethodPost, ui+"/webhooks/pacspace/delete", url.Values{"csrf": {csrf}}, http.StatusConflict)
+	require.Contains(t, page, "declared in the config file")
+
+	// The sink refuses every post, so the plugin answers retry.
+	page = fetch(t, c, http.MethodPost, ui+"/plugins/console/test", url.Values{"csrf": {csrf}}, http.StatusOK)
+	require.Contains(t, page, `id="test-result"`)
+	require.Contains(t, page, "<strong>retry</strong>")
+
+	// A dry run of the policies built into the repository.
+	_, file, _, _ := runtime.Caller(0)
+	dir := filepath.Join(filepath.Dir(file), "..", "..", "policies")
+	page = fetch(t, c, http.MethodGet, ui+"/policies/dry-run?run=1&limit=50&dir="+url.QueryEscape(dir), nil, http.StatusOK)
+	require.Contains(t, page, "50 events evaluated")
+	page = fetch(t, c, http.MethodGet, ui+"/policies/dry-run?run=1&dir=/no/such/dir", nil, http.StatusBadRequest)
+	require.Contains(t, page, "cannot be read")
 }
