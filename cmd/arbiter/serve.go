@@ -37,6 +37,11 @@ a start while the server is down, or serving a bundle that is refused,
 starts on it; a first start without one waits up to
 policy.bundle_start_timeout (30s) for the server, then fails.
 
+The operator console is served at /ui/ beside the admin API: sign in with an
+admin token, or one from admin.read_only_tokens to look without changing
+anything. Behind a reverse proxy that adds a path prefix, set
+console.base_path.
+
 SIGTERM or SIGINT stops gracefully; SIGHUP reloads the policies (for a
 bundle: asks the server now).`,
 		Args: cobra.NoArgs,
