@@ -16,7 +16,6 @@ import (
 	"github.com/arbiter-dev/arbiter/engine/config"
 	"github.com/arbiter-dev/arbiter/engine/pacspace"
 	"github.com/arbiter-dev/arbiter/engine/testing/require"
-	"github.com/arbiter-dev/arbiter/plugins"
 )
 
 // chainBody is customer's delta whose proof is hash, linked to prev.
@@ -27,14 +26,11 @@ func chainBody(customer string, n int, hash, prev string, netDelta float64) stri
 		n, n, n, customer, customer, n, hash, prev, netDelta)
 }
 
-// TestOperatorViews runs a real agent with the bundled console plugin and
-// reads what the console shows from the API: the overview, the plugins
-// with their grants, a test delivery, a customer's chain timeline and
-// events.
+// TestOperatorViews runs a real agent, its "console" target served by the
+// minimal WAT test plugin (no runtime: it loads at once), and reads what
+// the console shows from the API: the overview, the plugins with their
+// grants, a test delivery, a customer's chain timeline and events.
 func TestOperatorViews(t *testing.T) {
-	if !plugins.Built() {
-		t.Skip("bundled plugins not built: run `make plugins` first")
-	}
 	const secretValue = "sk_live_never_shown_0123456789"
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
@@ -43,7 +39,7 @@ func TestOperatorViews(t *testing.T) {
 	cfg.Admin.Tokens = []string{token}
 	cfg.Admin.ReadOnlyTokens = []string{readOnlyToken}
 	cfg.Worker.Grace = 50 * time.Millisecond
-	cfg.Plugins = []config.Plugin{{Name: "console", Path: "bundled:console", AllowHosts: []string{"hooks.example.com"},
+	cfg.Plugins = []config.Plugin{{Name: "console", Path: "../../testdata/plugins/minimal/minimal.wasm", AllowHosts: []string{"hooks.example.com"},
 		Secrets: map[string]string{"api_key": secretValue}}}
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := agent.New(ctx, cfg, agent.Options{})
@@ -52,6 +48,16 @@ func TestOperatorViews(t *testing.T) {
 	go func() { done <- a.Run(ctx) }()
 	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
 	la := &eventsAgent{base: "http://" + a.Addr().String(), db: filepath.Join(cfg.DataDir, "arbiter.db")}
+	// Deliveries settle once the plugin is up.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		var p struct{ Plugins []struct{ Status string } }
+		_, r := la.call(t, "GET", "/v1/plugins", nil)
+		require.NoError(t, json.Unmarshal(r.Data, &p))
+		if p.Plugins[0].Status == "ready" {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "plugins not ready")
+	}
 
 	h1, h2, h3 := strings.Repeat("1", 64), strings.Repeat("2", 64), strings.Repeat("3", 64)
 	la.post(t, "pacspace", "evt_c1", chainBody("cus_t", 1, h1, strings.Repeat("0", 64), 10))
@@ -97,15 +103,6 @@ func TestOperatorViews(t *testing.T) {
 	})
 
 	t.Run("plugins", func(t *testing.T) {
-		for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
-			var p struct{ Plugins []struct{ Status string } }
-			_, r := la.call(t, "GET", "/v1/plugins", nil)
-			require.NoError(t, json.Unmarshal(r.Data, &p))
-			if p.Plugins[0].Status == "ready" {
-				break
-			}
-			require.True(t, time.Now().Before(deadline), "plugins not ready")
-		}
 		req, _ := http.NewRequest(http.MethodGet, la.base+"/v1/plugins", nil)
 		req.Header.Set("Authorization", "Bearer "+token)
 		resp, err := http.DefaultClient.Do(req)
@@ -126,8 +123,8 @@ func TestOperatorViews(t *testing.T) {
 		require.NoError(t, json.Unmarshal(raw, &p))
 		got := p.Data.Plugins[0]
 		require.Equal(t, "console", got.Name)
-		require.Equal(t, "bundled:console", got.Path)
-		require.True(t, got.Version != "", "a version")
+		require.Equal(t, "../../testdata/plugins/minimal/minimal.wasm", got.Path)
+		require.Equal(t, "1.0.0", got.Version)
 		require.Equal(t, []string{"hooks.example.com"}, got.AllowHosts)
 		require.Equal(t, []string{"api_key"}, got.Secrets)
 		require.True(t, got.Pool.Size > 0, "a pool")

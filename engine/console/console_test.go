@@ -314,7 +314,8 @@ func TestDeepLink(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#f-customer"), customer),
 		chromedp.SetValue(chromedp.CSS("#f-type"), "delta.verified"),
 		chromedp.Submit(chromedp.CSS("#f-customer")),
-		chromedp.WaitVisible(chromedp.CSS("table.list")),
+		// Only the page the form leads to has the customer filled in.
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf("#f-customer[value=%q]", customer))),
 	))
 	loc, err := chromedp.Run(ctx, chromedp.Location())
 	require.NoError(t, err)
@@ -451,7 +452,7 @@ func TestLiveRefresh(t *testing.T) {
 	waitFor(t, ctx, fmt.Sprintf(`document.querySelector("#last-event").textContent.includes(%q) && window.notReloaded === true`, id), 30*time.Second)
 
 	// Paused, the page stays as it was.
-	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS("a[href*='paused=1']")), chromedp.WaitVisible(chromedp.CSS("#last-event"))))
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS("a[href*='paused=1']")), chromedp.WaitVisible(chromedp.CSS("#paused"))))
 	loc, err := chromedp.Run(ctx, chromedp.Location())
 	require.NoError(t, err)
 	require.Contains(t, loc, "paused=1")
