@@ -255,6 +255,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, len(a.servers)+2)
+	// The overview's window starts from the counters before any request.
+	if err := a.rates.Sample(); err != nil {
+		a.log.Error("sampling the overview's counters failed", "error", err)
+	}
 	for i, srv := range a.servers {
 		a.log.Info("listening", "addr", a.listeners[i].Addr().String(), "data_dir", a.cfg.DataDir,
 			"policy_revision", policy.ShortRevision(a.policies.Set().Revision()), "startup", sinceMs(a.began))

@@ -65,18 +65,20 @@ func New(cfg Config) *Sampler {
 	return &Sampler{cfg: cfg}
 }
 
-// Run samples every cfg.Every until ctx is done.
+// Run samples every cfg.Every until ctx is done. Take the first sample
+// with Sample before the counters can move, so that the window starts
+// from them as they were.
 func (s *Sampler) Run(ctx context.Context) error {
 	t := time.NewTicker(s.cfg.Every)
 	defer t.Stop()
 	for {
-		if err := s.Sample(); err != nil {
-			return err
-		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		}
+		if err := s.Sample(); err != nil {
+			return err
 		}
 	}
 }
